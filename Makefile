@@ -1,0 +1,29 @@
+# The README's commands. Each one sets up .venv first (idempotent; seconds when up to date).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Offline by default: the bundled model and data need no network. Unset to reach the Hub.
+export HF_HUB_OFFLINE ?= 1
+export HF_HOME ?= $(CURDIR)/.cache/huggingface
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo lab test test-fast notebooks clean
+
+setup:
+	@$(PYTHON) scripts/setup_env.py
+
+demo: setup
+	@$(PY) scripts/demo.py
+
+lab: setup
+	$(VENV)/bin/jupyter lab tutorials/
+
+test: setup
+	MPLBACKEND=Agg $(PY) -m pytest -q
+
+# Unit tests only: no MiniLM fine-tunes, notebooks or browser.
+test-fast: setup
+	MPLBACKEND=Agg $(PY) -m pytest -q -m "not slow and not notebook and not browser"
+
+clean:
+	rm -rf build .cache .pytest_cache

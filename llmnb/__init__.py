@@ -1,0 +1,63 @@
+"""llmnb: fine-tune and pretrain language models from a notebook cell, with a live curve.
+
+    %load_ext llmnb
+    %finetune minilm reviews --eval reviews_test
+
+or, without IPython:
+
+    import llmnb
+    ft = llmnb.finetune("minilm", "reviews", eval="reviews_test")
+
+Importing llmnb is cheap: torch and transformers load only when a model or training is
+first needed, so `%load_ext llmnb` is instant.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "finetune": "finetune",
+    "FineTuneConfig": "config",
+    "FineTuneResult": "result",
+    "load_model": "models",
+    "LoadedModel": "models",
+    "ModelPicker": "widgets",
+    "Callback": "events",
+    "TrainState": "events",
+    "LlmnbError": "errors",
+    "DataError": "errors",
+    "ConfigError": "errors",
+    "ModelNotFoundError": "errors",
+    "TrainingError": "errors",
+}
+_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics")
+
+__all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'llmnb' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext llmnb`: register the magics."""
+    from .magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython):
+    pass

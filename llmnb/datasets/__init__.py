@@ -1,0 +1,50 @@
+"""Data sets that ship with llmnb, made by its developers (see data/DATA_CARD.md).
+
+    llmnb.datasets.load("reviews")              # 480 labelled review sentences (train)
+    llmnb.datasets.load("reviews", "test")      # 240 more, about other items (test)
+
+In `%finetune` the names work directly: `%finetune minilm reviews --eval reviews_test`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+
+# name -> (file per split, one-line description)
+CATALOG = {
+    "reviews": (
+        {"train": "reviews_train.csv", "test": "reviews_test.csv"},
+        "English review sentences labelled positive/negative, balanced (Chapter 0 quickstart).",
+    ),
+}
+
+
+def names() -> list[str]:
+    """Every name `load` and the magics accept, including '<name>_<split>' forms."""
+    out = []
+    for name, (splits, _) in CATALOG.items():
+        out.append(name)
+        out.extend(f"{name}_{split}" for split in splits if split != "train")
+    return out
+
+
+def path(name: str, split: str = "train") -> Path:
+    """The file behind a bundled data set."""
+    from ..errors import DataError
+
+    if name not in CATALOG and "_" in name:
+        name, split = name.rsplit("_", 1)
+    if name not in CATALOG:
+        raise DataError(f"No bundled data set called '{name}'. Bundled: {', '.join(names())}.")
+    splits = CATALOG[name][0]
+    if split not in splits:
+        raise DataError(f"The data set '{name}' has no split '{split}'; it has: {', '.join(splits)}.")
+    return DATA / splits[split]
+
+
+def load(name: str, split: str = "train"):
+    """A bundled data set as a pandas DataFrame (a fresh copy each call)."""
+    import pandas as pd
+
+    return pd.read_csv(path(name, split))

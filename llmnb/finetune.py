@@ -1,0 +1,211 @@
+"""`llmnb.finetune`: one call from data to a trained model.
+
+    ft = llmnb.finetune("minilm", "reviews", eval="reviews_test")
+    ft.predict("The battery died on day two.")
+
+Order of work, so that mistakes cost seconds: check options -> read and check the data ->
+check the output folder -> load the model -> tokenize once -> train (the engine) -> result.
+"""
+from __future__ import annotations
+
+import warnings
+
+from .config import FineTuneConfig
+from .data import LabelMap, Notice, drop_missing, encode, pick_columns, stratified_split, to_frame
+from .errors import DataError
+from .events import TrainState
+from .result import FineTuneResult
+from .tasks import Task, get_task
+
+
+def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), **options):
+    """Fine-tune `model` on `data`; returns a `FineTuneResult`.
+
+    model:    an alias ('minilm', 'tiny-bert'), a Hub id, a local folder, a `LoadedModel`
+              or an earlier `FineTuneResult` (training continues from its weights).
+    data:     a DataFrame, list of dicts, dict of lists, `datasets.Dataset`, a file path
+              (.csv .tsv .json .jsonl .txt) or a bundled name ('reviews').
+    eval:     validation data in the same forms; without it a stratified share of `data`
+              (`eval_fraction`) is held out.
+    options:  any `FineTuneConfig` field, e.g. epochs=3, lr=5e-5 (see `llmnb.FineTuneConfig`).
+
+    Ctrl-C stops training and still returns the result, holding the best weights so far.
+    """
+    config = (config or FineTuneConfig()).replace(**options) if options else (config or FineTuneConfig())
+    task = get_task(config.task)
+    if data is None:
+        raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Notice)
+        prepared = prepare_data(data, eval, config, task)
+    notices = [str(w.message) for w in caught if issubclass(w.category, Notice)]
+    for w in caught:
+        if not issubclass(w.category, Notice):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if config.out:
+        from .checkpoint import check_writable
+
+        check_writable(config.out)
+
+    loaded, model_name = _load(model, config, task, prepared["labels"])
+    tokenizer = loaded.tokenizer
+    train_enc = encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
+    eval_enc = encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    from .data import batch_order, collate
+    from .display import make_display
+    from .engine import Engine
+
+    def train_batches(epoch):
+        lengths = [len(ids) for ids in train_enc.input_ids]
+        for rows in batch_order(lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
+            yield collate(train_enc, rows, pad_id, task.float_targets)
+
+    def evaluate():
+        return evaluate_encoded(loaded.model, eval_enc, task, tokenizer, config.batch_size * 2) if len(eval_enc) else {}
+
+    state = TrainState(
+        task=task.name,
+        model_name=model_name,
+        metric_name="eval_" + (config.metric or task.headline),
+        greater_is_better=task.greater_is_better if not config.metric else config.metric not in ("mse", "loss"),
+    )
+    steps_per_epoch = -(-len(train_enc) // config.batch_size)
+    display = None if config.quiet else make_display("auto", plot=config.plot)
+    if not config.quiet:
+        for line in notices:
+            print(f"llmnb: {line}")
+    import torch
+
+    torch.manual_seed(config.seed)  # dropout masks repeat from run to run
+    engine = Engine(loaded.model, config, train_batches, steps_per_epoch, evaluate, [display, *callbacks], state)
+    if not config.quiet:
+        print(_plan(engine, loaded, model_name, prepared))
+    engine.fit()
+
+    result = FineTuneResult(
+        model=loaded.model,
+        tokenizer=tokenizer,
+        config=config,
+        task=task,
+        labels=prepared["labels"],
+        state=state,
+        model_name=model_name,
+        text_column=prepared["text_column"],
+        label_column=prepared["label_column"],
+        train_size=len(train_enc),
+        eval_size=len(eval_enc),
+        notices=notices,
+    )
+    if config.out:
+        result.save(config.out)
+    return result
+
+
+def prepare_data(data, eval, config: FineTuneConfig, task: Task) -> dict:
+    """Read, check and split the data; nothing here touches a model (so errors come fast)."""
+    frame = to_frame(data, "training data")
+    text_col, label_col = pick_columns(frame, config.text, config.label)
+    frame = drop_missing(frame, [text_col, label_col], "training data")
+    labels = None if task.float_targets else LabelMap.from_values(frame[label_col].tolist())
+    targets = task.make_targets(frame[label_col].tolist(), labels, "training data")
+    texts = frame[text_col].astype(str).tolist()
+    if eval is not None:
+        eval_frame = to_frame(eval, "eval data")
+        for col, kind in ((text_col, "text"), (label_col, "label")):
+            if col not in eval_frame.columns:
+                raise DataError(
+                    f"The eval data has no '{col}' column (the {kind} column of the training data); "
+                    f"its columns are: {', '.join(eval_frame.columns)}."
+                )
+        eval_frame = drop_missing(eval_frame, [text_col, label_col], "eval data")
+        eval_texts = eval_frame[text_col].astype(str).tolist()
+        eval_targets = task.make_targets(eval_frame[label_col].tolist(), labels, "eval data")
+    elif config.eval_fraction > 0:
+        strata = targets if labels else [0] * len(targets)
+        train_rows, eval_rows = stratified_split(strata, config.eval_fraction, config.seed)
+        if not train_rows or not eval_rows:
+            raise DataError(f"Only {len(texts)} examples: too few to hold some out for validation. Add data or pass eval=...")
+        eval_texts, eval_targets = [texts[i] for i in eval_rows], [targets[i] for i in eval_rows]
+        texts, targets = [texts[i] for i in train_rows], [targets[i] for i in train_rows]
+    else:
+        eval_texts, eval_targets = [], []
+    if labels and len(set(targets)) < 2:
+        raise DataError("After holding out validation data, the training data has a single class. Add examples.")
+    return {
+        "train_texts": texts,
+        "train_targets": targets,
+        "eval_texts": eval_texts,
+        "eval_targets": eval_targets,
+        "labels": labels,
+        "text_column": text_col,
+        "label_column": label_col,
+    }
+
+
+def evaluate_encoded(model, enc, task: Task, tokenizer, batch_size: int) -> dict[str, float]:
+    """eval_loss and the task's metrics over encoded examples."""
+    from . import metrics
+    from .inference import forward_all
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    logits, loss = forward_all(model, enc, batch_size, pad_id, task.float_targets)
+    predictions = task.outputs_to_predictions(logits)
+    scores = metrics.compute(task.metrics, predictions, enc.targets)
+    return {"eval_loss": loss, **{f"eval_{k}": v for k, v in scores.items()}}
+
+
+def prepare_eval(result: FineTuneResult, data, text=None, label=None):
+    """Encode new labelled data the way `result` was trained (same columns, labels, length)."""
+    frame = to_frame(data, "eval data")
+    text_col, label_col = pick_columns(frame, text or _present(frame, result.text_column), label or _present(frame, result.label_column))
+    frame = drop_missing(frame, [text_col, label_col], "eval data")
+    targets = result.task.make_targets(frame[label_col].tolist(), result.labels, "eval data")
+    return encode(result.tokenizer, frame[text_col].astype(str).tolist(), targets, result.config.max_length)
+
+
+def _present(frame, column):
+    return column if column in frame.columns else None
+
+
+def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
+    from .models import LoadedModel, load_model
+
+    if isinstance(model, FineTuneResult):
+        model = LoadedModel(model.model, model.tokenizer, model.model_name, model.task.name)
+    if isinstance(model, LoadedModel):
+        expected = 1 if task.float_targets else len(labels.names)
+        got = getattr(model.model.config, "num_labels", expected)
+        if got != expected:
+            raise DataError(
+                f"The model '{model.name}' has {got} outputs, but the data needs {expected} "
+                f"({'a number' if task.float_targets else ', '.join(map(str, labels.names))}). "
+                "Load it again with the right num_labels, or pass the model by name."
+            )
+        return model, model.name
+    if not isinstance(model, str):
+        raise DataError(f"model must be a name, a folder, or a loaded model, not a {type(model).__name__}.")
+    loaded = load_model(
+        model,
+        task=task.name,
+        num_labels=len(labels.names) if labels else 1,
+        id2label=labels.id2label if labels else None,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
+        seed=config.seed,
+    )
+    return loaded, model
+
+
+def _plan(engine, loaded, model_name, prepared) -> str:
+    """One line that says what is about to happen, with the defaults in force."""
+    c, s = engine.config, engine.state
+    precision = str(engine.autocast_dtype).replace("torch.", "") if engine.autocast_dtype else "fp32"
+    return (
+        f"llmnb: fine-tuning {model_name} ({loaded.num_parameters / 1e6:.1f} M parameters) on "
+        f"{len(prepared['train_texts'])} examples, validating on {len(prepared['eval_texts'])}; "
+        f"{s.max_steps} steps ({s.num_epochs:g} epochs of {s.steps_per_epoch}), batch {c.batch_size}, lr {c.lr:g}, "
+        f"{precision} on {engine.device}"
+    )

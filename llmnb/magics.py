@@ -1,0 +1,203 @@
+"""IPython magics: thin skins over the public API.
+
+    %finetune [MODEL] DATA [--eval DATA] [--epochs N] ... [--name VAR]
+    %%finetune [MODEL] DATA            (options in the body, one `key: value` per line)
+    %llm_load [MODEL] [--task T] [--num-labels N] [--name VAR]
+
+Flags and their help come from `FineTuneConfig`'s field metadata, so `%finetune?` always
+matches the API. Mistakes the API detects become one-line `UsageError`s (no traceback).
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import fields
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .config import FineTuneConfig
+from .errors import ConfigError, LlmnbError
+
+# Options the magic spells differently from the config field.
+FLAG_ONLY = {"plot", "quiet"}
+
+
+def _converter(annotation: str, name: str):
+    """Text -> the field's type; 'none' gives None for optional fields."""
+    optional = "None" in annotation
+    base = float if "float" in annotation else int if "int" in annotation else str
+
+    def convert(text):
+        if optional and str(text).strip().lower() in ("none", "null", "off"):
+            return None
+        if base is str:
+            return str(text)
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={text!r} is not a number.") from None
+        if base is int:
+            if not number.is_integer():
+                raise ConfigError(f"{name}={text!r} must be a whole number.")
+            return int(number)
+        return number
+
+    convert.__name__ = base.__name__  # argparse names the type in its error messages
+    return convert
+
+
+CONVERTERS = {f.name: _converter(str(f.type), f.name) for f in fields(FineTuneConfig) if str(f.type) != "bool"}
+BOOL_FIELDS = {f.name for f in fields(FineTuneConfig) if str(f.type) == "bool"}
+
+
+def _config_arguments(func):
+    """Add one --flag per FineTuneConfig field, with the field's help text."""
+    for f in reversed(fields(FineTuneConfig)):
+        flag = "--" + f.name.replace("_", "-")
+        helptext = f.metadata["help"]
+        if f.name in FLAG_ONLY:
+            continue
+        if f.name in BOOL_FIELDS:
+            flag = flag if not f.default else "--no-" + f.name.replace("_", "-")
+            func = argument(flag, dest=f.name, action="store_const", const=not f.default, default=None, help=helptext)(func)
+        else:
+            func = argument(flag, dest=f.name, type=CONVERTERS[f.name], default=None, metavar=f.name.upper(), help=f"{helptext} Default: {f.default}.")(func)
+    return func
+
+
+def _body_options(cell: str) -> dict:
+    """`key: value` lines of a %%finetune body -> config overrides."""
+    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name"}
+    options = {}
+    for number, raw in enumerate(cell.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if ":" not in line:
+            raise UsageError(f"Line {number} of the cell, {raw.strip()!r}, is not 'key: value' (e.g. 'epochs: 3').")
+        key, value = (part.strip() for part in line.split(":", 1))
+        key = key.lstrip("-").replace("-", "_")
+        if key.startswith("no_") and key[3:] in BOOL_FIELDS | FLAG_ONLY:
+            key, value = key[3:], "false"
+        if key not in known:
+            from .config import _unknown_message
+
+            raise UsageError(f"Line {number} of the cell: " + _unknown_message([key], known))
+        if key in BOOL_FIELDS | FLAG_ONLY:
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                raise UsageError(f"Line {number} of the cell: {key} takes true or false, not {value!r}.")
+            options[key] = value.lower() in ("true", "yes", "1", "on")
+        elif key in CONVERTERS:
+            options[key] = CONVERTERS[key](value)
+        else:
+            options[key] = value
+    return options
+
+
+@magics_class
+class LlmnbMagics(Magics):
+    def _resolve_data(self, name: str | None, what: str):
+        """A variable in the notebook, a file path, or a bundled data set name."""
+        from . import datasets
+
+        if name is None:
+            return None
+        if name in self.shell.user_ns:
+            return self.shell.user_ns[name]
+        if Path(name).expanduser().exists() or name in datasets.names():
+            return name
+        variables = [k for k, v in self.shell.user_ns.items() if not k.startswith("_") and type(v).__name__ in ("DataFrame", "Dataset", "list", "dict")]
+        hint = f" Variables that could hold data: {', '.join(sorted(variables)[:8])}." if variables else ""
+        raise UsageError(
+            f"No variable, file or bundled data set called '{name}' for the {what}. Define it in the notebook, "
+            f"give a file path, or use a bundled set ({', '.join(datasets.names())}).{hint}"
+        )
+
+    @magic_arguments()
+    @argument("model_or_data", metavar="MODEL", nargs="?", help="Model alias, Hub id or folder (default: minilm).")
+    @argument("data", metavar="DATA", nargs="?", help="Training data: a variable, a file, or a bundled name like reviews.")
+    @argument("--eval", metavar="DATA", default=None, help="Validation data (a variable, file or bundled name).")
+    @argument("--name", metavar="VAR", default="ft", help="Variable that receives the result. Default: ft.")
+    @argument("--no-plot", dest="plot", action="store_const", const=False, default=None, help="No live plot.")
+    @argument("--quiet", dest="quiet", action="store_const", const=True, default=None, help="Print nothing.")
+    @_config_arguments
+    @line_cell_magic
+    def finetune(self, line, cell=None):
+        """Fine-tune a model on data in one line; the result goes to a variable (default `ft`).
+
+        Examples:
+            %finetune reviews                          (the bundled MiniLM on the bundled reviews)
+            %finetune minilm train_df --eval test_df --epochs 3
+            %%finetune minilm train_df
+            eval: test_df
+            lr: 5e-5
+
+        Press the kernel's stop button (or Ctrl-C) to stop early: the result variable still
+        gets the best weights so far. Same options as llmnb.finetune(...).
+        """
+        from .errors import TrainingError
+        from .finetune import finetune
+
+        try:
+            args = parse_argstring(self.finetune, line)
+            options = {f.name: getattr(args, f.name) for f in fields(FineTuneConfig) if getattr(args, f.name, None) is not None}
+            body = _body_options(cell) if cell else {}
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
+        name = body.pop("name", None) or args.name
+        eval_name = body.pop("eval", None) or args.eval
+        options.update(body)
+        if not name.isidentifier():
+            raise UsageError(f"--name {name!r} is not a valid Python variable name.")
+        model, data = args.model_or_data, args.data
+        if data is None:
+            model, data = "minilm", model
+        if data is None:
+            raise UsageError("Say what to train on: %finetune [MODEL] DATA, e.g. %finetune minilm reviews. See %finetune?")
+        train = self._resolve_data(data, "training data")
+        evaluation = self._resolve_data(eval_name, "eval data")
+        if isinstance(model, str) and model in self.shell.user_ns and not Path(model).exists():
+            model = self.shell.user_ns[model]  # a LoadedModel or earlier result bound to a variable
+        try:
+            result = finetune(model, train, eval=evaluation, **options)
+        except TrainingError as e:
+            if getattr(e, "result", None) is not None:
+                self.shell.user_ns[name] = e.result
+            raise UsageError(f"{e} The result is in `{name}`.") from None
+        except LlmnbError as e:
+            raise UsageError(str(e)) from None
+        self.shell.user_ns[name] = result
+        if not result.config.quiet:
+            print(f"llmnb: result in `{name}`: {name}.predict(texts), {name}.metrics, {name}.history, {name}.save(folder)")
+
+    @magic_arguments()
+    @argument("model", metavar="MODEL", nargs="?", default="minilm", help="Alias, Hub id or folder. Default: minilm.")
+    @argument("--task", default="classification", help="Head: classification, regression or encoder (no head).")
+    @argument("--num-labels", type=int, default=2, help="Classes of the classification head. Default: 2.")
+    @argument("--device", default="auto", help="auto, cpu, cuda or mps.")
+    @argument("--trust-remote-code", action="store_true", help="Run model code from the Hub (only for trusted models).")
+    @argument("--name", metavar="VAR", default="lm", help="Variable that receives the model. Default: lm.")
+    @line_magic
+    def llm_load(self, line):
+        """Load a model and its tokenizer into a variable (default `lm`; unpack with `model, tok = lm`)."""
+        from .models import load_model
+
+        args = parse_argstring(self.llm_load, line)
+        if not args.name.isidentifier():
+            raise UsageError(f"--name {args.name!r} is not a valid Python variable name.")
+        try:
+            loaded = load_model(args.model, task=args.task, num_labels=args.num_labels, device=args.device, trust_remote_code=args.trust_remote_code)
+        except LlmnbError as e:
+            raise UsageError(str(e)) from None
+        self.shell.user_ns[args.name] = loaded
+        print(f"llmnb: {loaded.summary()} -> `{args.name}`")
+
+
+def register(ipython):
+    ipython.register_magics(LlmnbMagics)
+
+
+def split_line(line: str) -> list[str]:
+    return shlex.split(line)

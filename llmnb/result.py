@@ -1,0 +1,161 @@
+"""`FineTuneResult`: what `finetune` returns, and what `%finetune` binds to `ft`.
+
+    ft.predict(["I loved it", "never again"])   -> ["positive", "negative"]
+    ft.metrics                                  -> {"eval_accuracy": 0.91, ...} (of the weights held)
+    ft.history                                  -> DataFrame, one row per logged step
+    ft.save("my-model")                         -> safetensors + tokenizer + labels, loads with from_pretrained
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import FineTuneConfig
+from .data import LabelMap, encode
+from .events import TrainState
+from .tasks import Task
+
+META_FILE = "llmnb.json"
+
+
+@dataclass
+class FineTuneResult:
+    model: object
+    tokenizer: object
+    config: FineTuneConfig
+    task: Task
+    labels: LabelMap | None
+    state: TrainState
+    model_name: str = ""
+    text_column: str = "text"
+    label_column: str | None = "label"
+    train_size: int = 0
+    eval_size: int = 0
+    notices: list = field(default_factory=list)
+
+    # ------------------------------------------------------------------ what happened
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def history(self):
+        """One row per logged step, with the evaluation columns filled at evaluation steps."""
+        import pandas as pd
+
+        rows = self.state.history
+        if not rows:
+            return pd.DataFrame(columns=["step", "epoch", "train_loss", "lr"])
+        return pd.DataFrame(rows).groupby("step", as_index=False).first()
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Evaluation metrics of the weights this result holds (the best evaluation)."""
+        evals = [r for r in self.state.history if any(k.startswith("eval_") for k in r)]
+        if not evals:
+            return {}
+        best = next((r for r in evals if r["step"] == self.state.best_step), evals[-1])
+        return {k: v for k, v in best.items() if k.startswith("eval_")}
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    # ------------------------------------------------------------------ using the model
+    def predict(self, texts, batch_size: int = 64, return_scores: bool = False):
+        """Labels (in the data's own values) for one text or a list of texts.
+
+        With return_scores=True, also the probability of each class (classification) as a
+        list of dicts, so you can see how sure the model is.
+        """
+        import torch
+
+        from .inference import forward_all
+
+        single = isinstance(texts, str)
+        batch = [texts] if single else [str(t) for t in texts]
+        if not batch:
+            return []
+        enc = encode(self.tokenizer, batch, [0.0 if self.task.float_targets else 0] * len(batch), self.config.max_length)
+        logits, _ = forward_all(self.model, enc, batch_size, self.tokenizer.pad_token_id or 0, self.task.float_targets)
+        values = self.task.predictions_to_values(self.task.outputs_to_predictions(logits), self.labels)
+        if return_scores and not self.task.float_targets:
+            probs = torch.softmax(logits, -1).tolist()
+            scores = [dict(zip(self.labels.names, p)) for p in probs]
+            return (values[0], scores[0]) if single else (values, scores)
+        return values[0] if single else values
+
+    def evaluate(self, data, text: str | None = None, label: str | None = None) -> dict[str, float]:
+        """Metrics of the held weights on new labelled data (a DataFrame, file, list of dicts...)."""
+        from .finetune import prepare_eval
+
+        enc = prepare_eval(self, data, text, label)
+        from .finetune import evaluate_encoded
+
+        return evaluate_encoded(self.model, enc, self.task, self.tokenizer, self.config.batch_size)
+
+    # ------------------------------------------------------------------ keeping it
+    def save(self, directory) -> Path:
+        """Write safetensors weights, the tokenizer and the label map to `directory`.
+
+        Reload with `transformers.AutoModelForSequenceClassification.from_pretrained(directory)`
+        or `llmnb.load_model(directory)`; labels come back through the config's id2label.
+        """
+        from .checkpoint import ensure_writable
+
+        out = ensure_writable(directory)
+        self.model.save_pretrained(out, safe_serialization=True)
+        self.tokenizer.save_pretrained(out)
+        meta = {
+            "llmnb_version": _version(),
+            "model_name": self.model_name,
+            "task": self.task.name,
+            "labels": self.labels.names if self.labels else None,
+            "text_column": self.text_column,
+            "label_column": self.label_column,
+            "metrics": self.metrics,
+            "status": self.status,
+            "config": self.config.to_dict(),
+        }
+        (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        return out
+
+    def plot(self, path=None):
+        """The training curves as a matplotlib Figure; saved as PNG when `path` is given."""
+        from .display.plot import plot_history
+
+        return plot_history(self.state.history, metric_name=self.state.metric_name, path=path)
+
+    # ------------------------------------------------------------------ showing it
+    def __repr__(self):
+        metrics = ", ".join(f"{k[5:]}={v:.4f}" for k, v in self.metrics.items())
+        return (
+            f"FineTuneResult({self.model_name}, {self.task.name}, {self.status} at step {self.state.step}"
+            f"/{self.state.max_steps}, {metrics or 'not evaluated'})"
+        )
+
+    def _repr_html_(self):
+        rows = [
+            ("model", f"{self.model_name} ({self.num_parameters / 1e6:.1f} M parameters)"),
+            ("task", self.task.name),
+            ("status", self.state.message or self.status),
+            ("steps", f"{self.state.step} of {self.state.max_steps} ({self.state.epoch:.2f} epochs)"),
+            ("data", f"{self.train_size} training, {self.eval_size} validation examples"),
+        ]
+        if self.labels:
+            rows.append(("labels", ", ".join(map(str, self.labels.names))))
+        rows += [(k[5:], f"{v:.4f}") for k, v in self.metrics.items()]
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption style='text-align:left'><b>FineTuneResult</b></caption>{body}</table>"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
