@@ -14,6 +14,7 @@ import llmnb
 
 GRIDS = {
     "quick": {"lr": [5e-5, 1e-4, 2e-4], "epochs": [3, 4], "precision": ["bf16"]},
+    "seeds": {"lr": [1e-4, 2e-4], "epochs": [3, 4], "seed": [0, 1, 2], "precision": ["bf16"]},
     "full": {"lr": [3e-5, 5e-5, 1e-4, 2e-4], "epochs": [3, 4, 5], "precision": ["bf16", "fp32"], "seed": [0, 1]},
 }
 

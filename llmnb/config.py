@@ -142,3 +142,18 @@ def _check_number(name, value, minimum=None, maximum=None, integer=False, exclus
         low = "" if minimum is None else (f"> {minimum}" if exclusive else f">= {minimum}")
         high = "" if maximum is None else f"<= {maximum}"
         raise ConfigError(f"{name}={value:g} is out of range; it must be {' and '.join(x for x in (low, high) if x)}.")
+
+
+def magic_flag(name: str) -> str:
+    """How the %finetune magic spells the option `name`."""
+    dashed = name.replace("_", "-")
+    default = FineTuneConfig.__dataclass_fields__[name].default
+    return f"--no-{dashed}" if default is True else f"--{dashed}"
+
+
+def options_markdown() -> str:
+    """The options table of the README (a test keeps the README in step with this)."""
+    lines = ["| `%finetune` flag | `llmnb.finetune` keyword | default | what it does |", "|---|---|---|---|"]
+    for name, (default, text) in option_help().items():
+        lines.append(f"| `{magic_flag(name)}` | `{name}` | `{default}` | {text} |")
+    return "\n".join(lines)

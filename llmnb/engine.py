@@ -17,7 +17,7 @@ import torch
 
 from .config import FineTuneConfig
 from .errors import TrainingError
-from .events import FAILED, FINISHED, INTERRUPTED, STOPPED_EARLY, CallbackList, TrainState
+from .events import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED_EARLY, CallbackList, TrainState
 
 log = logging.getLogger("llmnb")
 
@@ -117,7 +117,7 @@ class Engine:
         loss_sum, loss_count = torch.zeros((), device=self.device), 0
         try:
             epoch = 0
-            while state.step < state.max_steps and state.status == "running":
+            while state.step < state.max_steps and state.status == RUNNING:
                 for batch in self.train_batches(epoch):
                     loss_sum += self._step(batch)
                     loss_count += 1
@@ -129,16 +129,14 @@ class Engine:
                         loss_count = 0
                     if config.eval_every and state.step % config.eval_every == 0:
                         self._evaluate()
-                    if state.step >= state.max_steps or state.status != "running":
+                    if state.step >= state.max_steps or state.status != RUNNING:
                         break
-                else:
-                    epoch += 1
+                epoch += 1
+                if state.step == epoch * state.steps_per_epoch:  # the epoch ran to its end
                     self.callbacks.on_epoch_end(state)
-                    if not config.eval_every and state.status == "running":
+                    if not config.eval_every and state.status == RUNNING:
                         self._evaluate()
-                    continue
-                break
-            if state.status == "running":
+            if state.status == RUNNING:
                 if state.last_eval is None or state.last_eval.get("step") != state.step:
                     self._evaluate()
                 state.status = FINISHED

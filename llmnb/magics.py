@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .config import FineTuneConfig
+from .config import FineTuneConfig, magic_flag
 from .errors import ConfigError, LlmnbError
 
 # Options the magic spells differently from the config field.
@@ -55,12 +55,10 @@ BOOL_FIELDS = {f.name for f in fields(FineTuneConfig) if str(f.type) == "bool"}
 def _config_arguments(func):
     """Add one --flag per FineTuneConfig field, with the field's help text."""
     for f in reversed(fields(FineTuneConfig)):
-        flag = "--" + f.name.replace("_", "-")
-        helptext = f.metadata["help"]
+        flag, helptext = magic_flag(f.name), f.metadata["help"]
         if f.name in FLAG_ONLY:
             continue
         if f.name in BOOL_FIELDS:
-            flag = flag if not f.default else "--no-" + f.name.replace("_", "-")
             func = argument(flag, dest=f.name, action="store_const", const=not f.default, default=None, help=helptext)(func)
         else:
             func = argument(flag, dest=f.name, type=CONVERTERS[f.name], default=None, metavar=f.name.upper(), help=f"{helptext} Default: {f.default}.")(func)
