@@ -33,7 +33,7 @@ _LAZY = {
     "ModelNotFoundError": "errors",
     "TrainingError": "errors",
 }
-_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics")
+_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check")
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 

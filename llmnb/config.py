@@ -53,7 +53,9 @@ class FineTuneConfig:
     precision: str = _opt("auto", "Number format: auto (bf16 where it pays, fp16 only on CUDA), fp32, bf16, fp16.")
     group_by_length: bool = _opt(True, "Batch texts of similar length together so padding is small.")
     log_every: int | None = _opt(None, "Record the training loss every N steps (default: about 100 points per run).")
-    out: str | None = _opt(None, "Folder to save the trained model, tokenizer and labels in.")
+    out: str | None = _opt(None, "Run folder for checkpoints and the final model (default: a new runs/<model>-NNN).")
+    save_checkpoints: bool = _opt(True, "Save a checkpoint (best and last) at every evaluation, so a crash loses nothing.")
+    overwrite: bool = _opt(False, "Allow `out` to be a folder that holds an earlier run (it is replaced).")
     trust_remote_code: bool = _opt(False, "Run model code downloaded from the Hub. Only for models you trust.")
     # Display
     plot: bool = _opt(True, "Show the live training curve.")

@@ -108,30 +108,39 @@ class Engine:
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
         self.best_weights = None
         self._evals_without_improvement = 0
+        # Training loss summed on the device since the last log row (read back only when logging).
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_count = 0
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> TrainState:
+        """Train until max_steps, early stopping, Ctrl-C or a numerical fault; returns the state.
+
+        A state restored from a checkpoint (`restore`) continues where it stopped: the batches
+        of the current epoch already seen are skipped, so the run repeats the uninterrupted one.
+        """
         state, config = self.state, self.config
         self.model.train()
         self.callbacks.on_train_begin(state)
-        loss_sum, loss_count = torch.zeros((), device=self.device), 0
         try:
-            epoch = 0
+            epoch, skip = divmod(state.step, state.steps_per_epoch)
             while state.step < state.max_steps and state.status == RUNNING:
-                for batch in self.train_batches(epoch):
-                    loss_sum += self._step(batch)
-                    loss_count += 1
+                for index, batch in enumerate(self.train_batches(epoch)):
+                    if index < skip:
+                        continue
+                    self._loss_sum += self._step(batch)
+                    self._loss_count += 1
                     state.step += 1
                     state.epoch = state.step / state.steps_per_epoch
                     if state.step % state.log_every == 0 or state.step == state.max_steps:
-                        self._log(loss_sum.item() / loss_count)  # the only host sync of the step
-                        loss_sum.zero_()
-                        loss_count = 0
+                        self._log(self._loss_sum.item() / self._loss_count)  # the only host sync of the step
+                        self._loss_sum.zero_()
+                        self._loss_count = 0
                     if config.eval_every and state.step % config.eval_every == 0:
                         self._evaluate()
                     if state.step >= state.max_steps or state.status != RUNNING:
                         break
-                epoch += 1
+                epoch, skip = epoch + 1, 0
                 if state.step == epoch * state.steps_per_epoch:  # the epoch ran to its end
                     self.callbacks.on_epoch_end(state)
                     if not config.eval_every and state.status == RUNNING:
@@ -144,14 +153,41 @@ class Engine:
             state.status = INTERRUPTED
             state.message = f"interrupted at step {state.step} of {state.max_steps}"
         except TrainingError as e:
+            # The caller reads the status; the best weights are restored below all the same.
             state.status = FAILED
             state.message = str(e)
-            raise
         finally:
             self.model.eval()
             self._restore_best()
             self.callbacks.on_train_end(state)
         return state
+
+    # ------------------------------------------------------------------ checkpoints
+    def snapshot(self) -> dict:
+        """Everything besides the weights that a resumed run needs to continue exactly."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loss_sum": self._loss_sum.detach().cpu(),
+            "loss_count": self._loss_count,
+            "evals_without_improvement": self._evals_without_improvement,
+        }
+
+    def restore(self, snapshot: dict, best_weights: dict | None = None) -> None:
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        self.scheduler.load_state_dict(snapshot["scheduler"])
+        if self.scaler and snapshot.get("scaler"):
+            self.scaler.load_state_dict(snapshot["scaler"])
+        torch.set_rng_state(snapshot["torch_rng"])
+        if snapshot.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(snapshot["cuda_rng"])
+        self._loss_sum = snapshot["loss_sum"].to(self.device)
+        self._loss_count = snapshot["loss_count"]
+        self._evals_without_improvement = snapshot["evals_without_improvement"]
+        self.best_weights = best_weights
 
     def _step(self, batch) -> torch.Tensor:
         """One optimizer step over `batch`, split into grad_accum micro-batches."""
@@ -212,7 +248,7 @@ class Engine:
         state.history.append(row)
         state.last_eval = row
         value = metrics.get(state.metric_name)
-        improved = value is not None and (
+        improved = value is not None and math.isfinite(value) and (
             state.best_metric is None
             or (value > state.best_metric if state.greater_is_better else value < state.best_metric)
         )

@@ -8,17 +8,18 @@ check the output folder -> load the model -> tokenize once -> train (the engine)
 """
 from __future__ import annotations
 
+import json
 import warnings
 
 from .config import FineTuneConfig
 from .data import LabelMap, Notice, drop_missing, encode, pick_columns, stratified_split, to_frame
 from .errors import DataError
-from .events import TrainState
+from .events import FAILED, TrainState
 from .result import FineTuneResult
 from .tasks import Task, get_task
 
 
-def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), **options):
+def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), resume=None, **options):
     """Fine-tune `model` on `data`; returns a `FineTuneResult`.
 
     model:    an alias ('minilm', 'tiny-bert'), a Hub id, a local folder, a `LoadedModel`
@@ -27,14 +28,19 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
               (.csv .tsv .json .jsonl .txt) or a bundled name ('reviews').
     eval:     validation data in the same forms; without it a stratified share of `data`
               (`eval_fraction`) is held out.
+    resume:   a run folder (or True for this model's newest run) to continue after a restart
+              or crash; the run's own options are used, and its loss curve continues exactly.
     options:  any `FineTuneConfig` field, e.g. epochs=3, lr=5e-5 (see `llmnb.FineTuneConfig`).
 
     Ctrl-C stops training and still returns the result, holding the best weights so far.
     """
     config = (config or FineTuneConfig()).replace(**options) if options else (config or FineTuneConfig())
-    task = get_task(config.task)
     if data is None:
         raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
+    checkpoint = None
+    if resume:
+        checkpoint, config = _resume_point(resume, model, config)
+    task = get_task(config.task)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Notice)
@@ -43,11 +49,10 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     for w in caught:
         if not issubclass(w.category, Notice):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if config.out:
-        from .checkpoint import check_writable
-
-        check_writable(config.out)
-
+    run_dir = _run_dir(config, model, checkpoint)
+    if checkpoint is not None:
+        model = str(checkpoint)  # the checkpoint folder is a complete save_pretrained folder
+        _check_same_labels(checkpoint, prepared["labels"])
     loaded, model_name = _load(model, config, task, prepared["labels"])
     tokenizer = loaded.tokenizer
     train_enc = encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
@@ -81,6 +86,13 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
 
     torch.manual_seed(config.seed)  # dropout masks repeat from run to run
     engine = Engine(loaded.model, config, train_batches, steps_per_epoch, evaluate, [display, *callbacks], state)
+    if run_dir is not None and config.save_checkpoints:
+        from .checkpoint import Checkpointer
+
+        extra = {"model_name": model_name, "labels": prepared["labels"].names if prepared["labels"] else None, "config": config.to_dict()}
+        engine.callbacks.callbacks.insert(0, Checkpointer(run_dir, engine, tokenizer, extra))
+    if checkpoint is not None:
+        _restore(engine, checkpoint)
     if not config.quiet:
         print(_plan(engine, loaded, model_name, prepared))
     engine.fit()
@@ -99,8 +111,15 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         eval_size=len(eval_enc),
         notices=notices,
     )
-    if config.out:
-        result.save(config.out)
+    if state.status == FAILED:
+        from .errors import TrainingError
+
+        error = TrainingError(state.message)
+        error.result = result  # the magic binds it, so nothing trained is lost
+        raise error
+    result.run_dir = run_dir
+    if run_dir is not None and state.status != "interrupted":
+        result.save(run_dir)  # the final (best) weights at the top of the run folder
     return result
 
 
@@ -164,6 +183,71 @@ def prepare_eval(result: FineTuneResult, data, text=None, label=None):
     frame = drop_missing(frame, [text_col, label_col], "eval data")
     targets = result.task.make_targets(frame[label_col].tolist(), result.labels, "eval data")
     return encode(result.tokenizer, frame[text_col].astype(str).tolist(), targets, result.config.max_length)
+
+
+def _resume_point(resume, model, config: FineTuneConfig):
+    """(checkpoint folder, the run's own config) for `resume=`."""
+    from pathlib import Path
+
+    from .checkpoint import LAST, find_checkpoint, latest_run
+    from .errors import ConfigError
+
+    if resume is True:
+        name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
+        run_dir = latest_run(name)
+        if run_dir is None:
+            raise ConfigError(f"Nothing to resume: no run of '{name}' with a checkpoint under runs/. Give the run folder: resume='runs/...'.")
+    else:
+        run_dir = Path(resume)
+    checkpoint = find_checkpoint(run_dir, LAST)
+    if checkpoint is None:
+        raise ConfigError(f"No checkpoint to resume in '{run_dir}' (it needs {LAST}/ written by an earlier run with checkpoints on).")
+    saved = json.loads((checkpoint / "trainer_state.json").read_text())
+    own = FineTuneConfig(**{**saved["config"], "quiet": config.quiet, "plot": config.plot, "out": str(run_dir), "overwrite": True})
+    return checkpoint, own
+
+
+def _run_dir(config: FineTuneConfig, model, checkpoint):
+    """Where this run's checkpoints and final model go (None: nowhere)."""
+    from pathlib import Path
+
+    from .checkpoint import check_writable, holds_a_run, new_run_dir
+    from .errors import ConfigError
+
+    if checkpoint is not None:
+        return checkpoint.parent
+    if config.out:
+        run_dir = check_writable(config.out)
+        if holds_a_run(run_dir) and not config.overwrite:
+            raise ConfigError(
+                f"out='{config.out}' holds an earlier run. Choose a new folder, continue it with resume='{config.out}', "
+                "or pass overwrite=True (--overwrite) to replace it."
+            )
+        return run_dir
+    if not config.save_checkpoints:
+        return None
+    name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
+    return check_writable(new_run_dir(Path(str(name)).name))
+
+
+def _check_same_labels(checkpoint, labels):
+    saved = json.loads((checkpoint / "trainer_state.json").read_text()).get("labels")
+    now = labels.names if labels else None
+    if saved != now:
+        raise DataError(f"The data's labels {now} differ from the checkpoint's {saved}: resume with the same data.")
+
+
+def _restore(engine, checkpoint):
+    """Put the engine back where the checkpoint left it: state, optimizer, RNG, best weights."""
+    from .checkpoint import BEST, find_checkpoint, read_checkpoint, state_from_dict
+
+    payload, snapshot, _ = read_checkpoint(checkpoint)
+    best = find_checkpoint(checkpoint.parent, BEST)
+    best_weights = read_checkpoint(best)[2] if best is not None else None
+    saved = state_from_dict(payload["state"])
+    for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
+        setattr(engine.state, name, getattr(saved, name))
+    engine.restore(snapshot, best_weights)
 
 
 def _present(frame, column):

@@ -67,7 +67,7 @@ def _config_arguments(func):
 
 def _body_options(cell: str) -> dict:
     """`key: value` lines of a %%finetune body -> config overrides."""
-    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name"}
+    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name", "resume"}
     options = {}
     for number, raw in enumerate(cell.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -120,6 +120,8 @@ class LlmnbMagics(Magics):
     @argument("--name", metavar="VAR", default="ft", help="Variable that receives the result. Default: ft.")
     @argument("--no-plot", dest="plot", action="store_const", const=False, default=None, help="No live plot.")
     @argument("--quiet", dest="quiet", action="store_const", const=True, default=None, help="Print nothing.")
+    @argument("--resume", metavar="DIR", nargs="?", const=True, default=None,
+              help="Continue an earlier run from its last checkpoint: its folder, or nothing for this model's newest run.")
     @_config_arguments
     @line_cell_magic
     def finetune(self, line, cell=None):
@@ -146,6 +148,7 @@ class LlmnbMagics(Magics):
             raise UsageError(str(e)) from None
         name = body.pop("name", None) or args.name
         eval_name = body.pop("eval", None) or args.eval
+        resume = body.pop("resume", None) or args.resume
         options.update(body)
         if not name.isidentifier():
             raise UsageError(f"--name {name!r} is not a valid Python variable name.")
@@ -159,7 +162,7 @@ class LlmnbMagics(Magics):
         if isinstance(model, str) and model in self.shell.user_ns and not Path(model).exists():
             model = self.shell.user_ns[model]  # a LoadedModel or earlier result bound to a variable
         try:
-            result = finetune(model, train, eval=evaluation, **options)
+            result = finetune(model, train, eval=evaluation, resume=resume, **options)
         except TrainingError as e:
             if getattr(e, "result", None) is not None:
                 self.shell.user_ns[name] = e.result

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ class FineTuneResult:
     train_size: int = 0
     eval_size: int = 0
     notices: list = field(default_factory=list)
+    run_dir: Path | None = None  # where checkpoints and the final model were written
 
     # ------------------------------------------------------------------ what happened
     @property
@@ -93,11 +96,9 @@ class FineTuneResult:
 
     def evaluate(self, data, text: str | None = None, label: str | None = None) -> dict[str, float]:
         """Metrics of the held weights on new labelled data (a DataFrame, file, list of dicts...)."""
-        from .finetune import prepare_eval
+        from .finetune import evaluate_encoded, prepare_eval
 
         enc = prepare_eval(self, data, text, label)
-        from .finetune import evaluate_encoded
-
         return evaluate_encoded(self.model, enc, self.task, self.tokenizer, self.config.batch_size)
 
     # ------------------------------------------------------------------ keeping it
@@ -110,8 +111,11 @@ class FineTuneResult:
         from .checkpoint import ensure_writable
 
         out = ensure_writable(directory)
-        self.model.save_pretrained(out, safe_serialization=True)
-        self.tokenizer.save_pretrained(out)
+        # Written beside, then moved in file by file: a crash mid-save leaves the old files whole.
+        staging = out / ".saving"
+        shutil.rmtree(staging, ignore_errors=True)
+        self.model.save_pretrained(staging, safe_serialization=True)
+        self.tokenizer.save_pretrained(staging)
         meta = {
             "llmnb_version": _version(),
             "model_name": self.model_name,
@@ -123,7 +127,10 @@ class FineTuneResult:
             "status": self.status,
             "config": self.config.to_dict(),
         }
-        (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+        staging.rmdir()
         return out
 
     def plot(self, path=None):

@@ -10,6 +10,13 @@ os.environ.setdefault("HF_HOME", str(Path(__file__).resolve().parent.parent / ".
 
 import pytest  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def runs_in_tmp(tmp_path, monkeypatch):
+    """Default run folders (runs/<model>-NNN) go to a temporary folder, not the repository."""
+    monkeypatch.setenv("LLMNB_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
 POSITIVE_WORDS = ["wonderful", "great", "lovely", "excellent", "superb", "delightful"]
 NEGATIVE_WORDS = ["awful", "terrible", "broken", "rude", "dreadful", "useless"]
 FILLER = ["the", "room", "was", "service", "food", "phone", "really", "and", "staff", "film", "quite", "very"]

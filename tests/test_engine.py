@@ -85,3 +85,27 @@ def test_engine_never_imports_display_code():
 def test_importing_llmnb_is_cheap():
     code = "import sys, llmnb; heavy = [m for m in ('torch', 'transformers', 'pandas') if m in sys.modules]; sys.exit(bool(heavy))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_result(easy_rows, easy_eval_rows, tiny_options):
+    class PoisonAfterFirstEpoch(Callback):
+        """Turns the weights into NaN after the first evaluation, as a diverging run would."""
+
+        def on_evaluate(self, state, metrics):
+            if state.step == state.steps_per_epoch:
+                import torch
+
+                with torch.no_grad():
+                    for p in self.model.parameters():
+                        p.fill_(float("nan"))
+
+    poison = PoisonAfterFirstEpoch()
+    lm = llmnb.load_model("tiny-bert")
+    poison.model = lm.model
+    with pytest.raises(llmnb.TrainingError, match="loss became nan by step") as info:
+        llmnb.finetune(lm, easy_rows, eval=easy_eval_rows, callbacks=[poison], **{**tiny_options, "log_every": 1})
+    result = info.value.result
+    assert result.status == "failed" and result.state.best_step == 10
+    import torch
+
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())  # the good weights came back

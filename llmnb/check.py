@@ -1,0 +1,248 @@
+"""Self-check exercises for the end of each tutorial notebook.
+
+    from llmnb.check import check, progress
+    check("00.3", answer)    # prints "✓ Correct" or "✗ Not yet — hint: …", returns True/False
+    progress("00")           # table of this chapter's exercises and how you did
+
+A wrong answer, or an answer of the wrong type, never raises: it prints a hint. The expected
+answer is never printed: not in messages, not in reprs, not in error text. In the built-in
+catalogue (`EXERCISES`) expected values are computed from the data at check time, or kept as a
+sha256 fingerprint (`Hidden`) or in base64. That is NOT secure (anyone can read this
+file or brute-force a two-letter choice); it only keeps the answer off the learner's screen.
+
+Output goes to stdout (small HTML inside a Jupyter kernel), never to stderr, so nbgrader does not
+zero the cell. With LLMNB_QUIET=1 results are plain text on stdout. Nothing here imports torch.
+
+Notebooks add their own exercises with `register(Exercise(...))`, using the checkers `number`,
+`choice`, `items`, `text` and `predicate`.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class WrongForm(Exception):
+    """Raised by a checker when the answer has the wrong type; the message names the form wanted."""
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """A fixed expected answer kept only as `fingerprint(answer)`, a sha256 hex string."""
+
+    sha256: str = field(repr=False)
+
+
+@dataclass(repr=False)
+class Exercise:
+    """One self-check: an `id` like "04.1", the question, a checker (answer -> bool, from
+    `number`, `choice`, `items`, `text` or `predicate`) and a hint shown when the answer is not
+    right. Used by the closing exercises of every tutorial, from tutorials/00_quickstart.ipynb."""
+
+    id: str
+    question: str
+    checker: Callable[[Any], bool]
+    hint: str
+
+    def __repr__(self):  # the question only: never the checker, which holds the answer
+        return f"Exercise({self.id!r}, {self.question!r})"
+
+
+EXERCISES: dict[str, Exercise] = {}  # the catalogue, id -> Exercise: built-ins and registered ones
+_results: dict[str, bool] = {}       # id -> answered right at least once in this session
+
+
+def _norm(value) -> str:
+    """Lower case, single spaces, no surrounding spaces: ' Hello  World' -> 'hello world'."""
+    return " ".join(str(value).lower().split())
+
+
+def _item_key(values, ordered: bool = False) -> str:
+    keys = [_norm(v) for v in values]
+    return "\x1f".join(keys if ordered else sorted(keys))
+
+
+def fingerprint(value, ordered: bool = False) -> str:
+    """sha256 of a normalised string, choice letter, or list/set of items. Authors run it once,
+    outside the notebook, and write `Hidden("<the hex>")` as the exercise's expected answer."""
+    key = _item_key(value, ordered) if isinstance(value, (list, tuple, set, frozenset)) else _norm(value)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _matches(key: str, expected, to_key: Callable[[Any], str]) -> bool:
+    """`key` against a `Hidden` fingerprint, a plain value, or a function computing the value."""
+    if isinstance(expected, Hidden):
+        return hashlib.sha256(key.encode("utf-8")).hexdigest() == expected.sha256
+    return key == to_key(expected() if callable(expected) else expected)
+
+
+# ---- checkers: each returns a function answer -> bool that raises WrongForm for a wrong type
+
+def number(expected, rel: float = 1e-6, tol: float = 0.0, form: str = "a number"):
+    """A number within `rel` (relative) or `tol` (absolute) of `expected`: a number, or a function
+    computing it at check time. Used in tutorials/00_quickstart.ipynb (00.1, 00.3)."""
+    def check(answer):
+        if isinstance(answer, (str, bytes, bool)):
+            raise WrongForm(form)
+        try:
+            got = float(answer)  # ints, floats, numpy numbers, one-element tensors
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a many-element tensor
+            raise WrongForm(form) from None
+        want = float(expected() if callable(expected) else expected)
+        return got == want or abs(got - want) <= max(rel * abs(want), tol)
+    return check
+
+
+def choice(options, expected):
+    """One of `options` ({"a": "positive", ...} or "abcd"): the letter ("b", "(b)", "B.") or the
+    option's text. `expected`: the letter or `Hidden(fingerprint(letter))`.
+    Used in tutorials/00_quickstart.ipynb (00.2)."""
+    labels = {_norm(k): _norm(v) for k, v in (options.items() if isinstance(options, dict) else zip(options, options))}
+    form = "one of the letters " + ", ".join(labels)
+
+    def check(answer):
+        given = _norm(answer).strip("().: ") if isinstance(answer, str) else None
+        letter = next((k for k, v in labels.items() if given in (k, v)), None)
+        if letter is None:
+            raise WrongForm(form)
+        return _matches(letter, expected, _norm)
+    return check
+
+
+def items(expected, ordered: bool = False, form: str = "a list or set of items"):
+    """A collection compared item by item as normalised strings, in any order unless `ordered`.
+    `expected`: a collection, a function returning one, or `Hidden(fingerprint(collection))`."""
+    def check(answer):
+        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+            raise WrongForm(form)
+        return _matches(_item_key(list(answer), ordered), expected, lambda e: _item_key(list(e), ordered))
+    return check
+
+
+def text(expected, form: str = "a string"):
+    """A string, ignoring case and extra spaces. `expected`: a string, a function returning one,
+    or `Hidden(fingerprint(string))`."""
+    def check(answer):
+        if not isinstance(answer, str):
+            raise WrongForm(form)
+        return _matches(_norm(answer), expected, _norm)
+    return check
+
+
+def predicate(fn: Callable[[Any], bool], form: str = "the kind of object the question asks for"):
+    """Any test `fn(answer) -> bool`: a tensor's shape, a function's outputs on chosen inputs.
+    If `fn` raises, the answer is "not yet" and the error's text is not shown (it could hold the
+    solution); `form` is shown instead."""
+    def check(answer):
+        return bool(fn(answer))
+    check.form = form
+    return check
+
+
+# ---- registry, checking, progress
+
+def register(exercise: Exercise) -> Exercise:
+    """Add (or replace, when a cell is run again) an exercise in the catalogue. For tutorials
+    that define exercises in a cell: give expected values as `Hidden(...)` or a function."""
+    if not isinstance(exercise, Exercise):
+        raise TypeError(f"register() takes an Exercise, got {type(exercise).__name__}")
+    EXERCISES[exercise.id] = exercise
+    _results.pop(exercise.id, None)  # a changed exercise starts untried
+    return exercise
+
+
+def _show(plain: str, html_text: str) -> None:
+    """Small HTML in a Jupyter kernel; plain text on stdout elsewhere, and always with LLMNB_QUIET=1."""
+    from .display import in_notebook
+
+    quiet = os.environ.get("LLMNB_QUIET", "").strip().lower() not in ("", "0", "false", "no")
+    if not quiet and in_notebook():
+        from IPython.display import display
+
+        return display({"text/html": html_text, "text/plain": plain}, raw=True)
+    print(plain)
+
+
+def _lookup(exercise_id) -> Exercise:
+    exercise_id = str(exercise_id)
+    if exercise_id in EXERCISES:
+        return EXERCISES[exercise_id]
+    chapter = exercise_id.split(".")[0]
+    same = sorted(i for i in EXERCISES if i.split(".")[0] == chapter)
+    if same:
+        raise ValueError(f"No exercise {exercise_id!r}. Chapter {chapter} has: {', '.join(same)}.")
+    chapters = ", ".join(sorted({i.split(".")[0] for i in EXERCISES}))
+    raise ValueError(f"No exercise {exercise_id!r}: chapter {chapter} has none. Chapters with exercises: {chapters}.")
+
+
+def check(exercise_id: str, answer) -> bool:
+    """Check `answer` for exercise `exercise_id` ("00.1"): shows "✓ Correct" or
+    "✗ Not yet — hint: …" and returns True/False. A wrong answer or a wrong type never raises;
+    an unknown id raises ValueError listing the chapter's ids. Used at the end of every tutorial."""
+    exercise = _lookup(exercise_id)
+    problem = ""
+    # never write to stderr (nbgrader zeroes such cells): swallow warnings and stray prints there
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            ok = bool(exercise.checker(answer))
+        except WrongForm as e:
+            ok, problem = False, f"the answer should be {e}"
+        except Exception as e:  # the answer broke a predicate; the message is not shown
+            form = getattr(exercise.checker, "form", None)  # set by `predicate`
+            ok, problem = False, f"checking it raised {type(e).__name__}" + (f" (it should be {form})" if form else "")
+    _results[exercise.id] = _results.get(exercise.id, False) or ok
+    if ok:
+        _show(f"[{exercise.id}] ✓ Correct", f'<div style="color:#1a7f37">[{exercise.id}] ✓ Correct</div>')
+    else:
+        plain = f"[{exercise.id}] ✗ Not yet — {problem + '; ' if problem else ''}hint: {exercise.hint}"
+        _show(plain, f'<div style="color:#b35900">{html.escape(plain)}</div>')
+    return ok
+
+
+def progress(chapter: str | None = None) -> None:
+    """Show a table (id, question, status) of the exercises, or one chapter's ("00"): ✓ correct
+    (answered right at least once this session), ✗ not yet, or · not tried. For the last cell
+    of every tutorial."""
+    ids = sorted(i for i in EXERCISES if chapter is None or i.split(".")[0] == str(chapter))
+    status = {True: "✓ correct", False: "✗ not yet", None: "· not tried"}
+    rows = [(i, EXERCISES[i].question, status[_results.get(i)]) for i in ids]
+    done = f"{sum(_results.get(i) is True for i in ids)}/{len(ids)} correct"
+    short = [(i, q if len(q) <= 60 else q[:59] + "…", s) for i, q, s in rows]  # plain text: one line each
+    plain = "\n".join([f"{'id':<6} {'question':<60}  status", *(f"{i:<6} {q:<60}  {s}" for i, q, s in short), done])
+    cells = "".join(f"<tr><td>{html.escape(i)}</td><td style='text-align:left'>{html.escape(q)}</td><td>{s}</td></tr>"
+                    for i, q, s in rows)
+    _show(plain, f"<table><tr><th>id</th><th>question</th><th>status</th></tr>{cells}</table><div>{done}</div>")
+
+
+# ---- chapter 0 (tutorials/00_quickstart.ipynb); answers are computed or veiled, never plain
+
+def _positive_share() -> float:
+    from .datasets import load
+
+    return float((load("reviews")["label"] == "positive").mean())
+
+
+for _exercise in (
+    Exercise("00.1", "How many parameters (in millions, ±0.5) does the bundled MiniLM have?",
+             number(lambda: float(base64.b64decode("MjIuNw==")), tol=0.5, form="a number of millions, e.g. 12.3"),
+             "load it with llmnb.load_model('minilm') and read .summary(), or .num_parameters / 1e6."),
+    Exercise("00.2", "Which label does your model trained on the reviews predict for 'Absolutely loved it'? "
+                     "(a) positive  (b) negative",
+             choice({"a": "positive", "b": "negative"},
+                    Hidden("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")),
+             "section 6 runs ft.predict on it; answer with a letter."),
+    Exercise("00.3", "What share of the 480 training reviews is positive (a fraction between 0 and 1)?",
+             number(_positive_share, tol=0.005, form="a fraction between 0 and 1, e.g. 0.25"),
+             "count the labels of llmnb.datasets.load('reviews'): value_counts(normalize=True) "
+             "gives each label's share as a fraction."),
+):
+    register(_exercise)
+del _exercise

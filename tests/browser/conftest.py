@@ -1,0 +1,350 @@
+"""A real JupyterLab driven by Debian's headless Chromium through playwright.
+
+Fixtures:
+  lab_server  (session)  `python -m jupyterlab` on 127.0.0.1, a free port, a token and a
+                         temporary root, settings and workspaces dir; always killed at the end.
+  browser     (session)  Chromium from PATH (`scripts/install_browser.sh` installs it).
+  lab         (test)     a fresh page in its own JupyterLab workspace, wrapped in `Lab`
+                         (open a notebook, run it, read outputs); a screenshot of the page
+                         goes to build/browser-artifacts/<test>.png when the test ends,
+                         pass or fail, and the test's kernels are shut down.
+
+Set LLMNB_BROWSER_THEME=dark to run everything in the JupyterLab Dark theme (to look
+at the screenshots), LLMNB_BROWSER_HEADED=1 to watch a visible browser.
+Every wait is long (60 s a step, minutes for training): the CI machine has two cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "build" / "browser-artifacts"
+STEP_MS = 60_000  # one UI step (open, click, render) on a loaded two-core machine
+SERVER_START_S = 120
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Lets the `lab` fixture know in its teardown whether the test failed.
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+# --------------------------------------------------------------------------- server
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings: Path, theme: str) -> None:
+    def put(plugin: str, values: dict) -> None:
+        path = settings / plugin
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+    put("@jupyterlab/apputils-extension/notification.jupyterlab-settings", {"fetchNews": "false"})
+    put("@jupyterlab/apputils-extension/themes.jupyterlab-settings", {"theme": THEMES[theme]})
+    # Every cell in the DOM (no virtual scrolling), so selectors see the whole notebook.
+    put("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"})
+
+
+class LabServer:
+    def __init__(self, url: str, token: str, root: Path, process: subprocess.Popen, log: Path):
+        self.url, self.token, self.root, self.process, self.log = url, token, root, process, log
+
+    def api(self, method: str, path: str) -> object:
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium not found: run scripts/install_browser.sh (apt-get install -y chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory, chromium):
+    base = tmp_path_factory.mktemp("lab")
+    root, settings, workspaces = base / "root", base / "settings", base / "workspaces"
+    for folder in (root, settings, workspaces):
+        folder.mkdir()
+    theme = os.environ.get("LLMNB_BROWSER_THEME", "light").strip().lower()
+    if theme not in THEMES:
+        raise pytest.UsageError(f"LLMNB_BROWSER_THEME={theme!r}: use one of {', '.join(THEMES)}")
+    _write_settings(settings, theme)
+    port, token = _free_port(), os.urandom(16).hex()
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)  # the kernel should look like a user's kernel
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        LLMNB_PROFILE="fast",  # the quickstart trains 2 epochs
+        JUPYTER_CONFIG_DIR=str(base / "config"),  # nobody's own Jupyter/IPython config
+        JUPYTER_DATA_DIR=str(base / "data"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        IPYTHONDIR=str(base / "ipython"),
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    env.setdefault("HF_HOME", str(REPO / ".cache" / "huggingface"))
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
+        "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]  # fmt: skip
+    log = base / "server.log"
+    with open(log, "wb") as sink:
+        # Own process group: the teardown ends the server and the kernels it started, nothing else.
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"jupyterlab exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                server.api("GET", "/api/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyterlab did not answer in {SERVER_START_S} s:\n{server.log_tail()}")
+                time.sleep(0.5)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)  # the server stops its kernels on SIGTERM
+            process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:  # anything of ours still alive in the group (a stuck kernel)
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if process.poll() is None:
+        process.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.fixture(scope="session")
+def browser(chromium, lab_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            headless=not os.environ.get("LLMNB_BROWSER_HEADED"),
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def lab(request, browser, lab_server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    context.set_default_timeout(STEP_MS)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    workspace = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
+    helper = Lab(page, lab_server, workspace, ARTIFACTS / request.node.name)
+    try:
+        yield helper
+    finally:
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+        except Exception as e:  # a crashed page must not hide the test's own error
+            print(f"screenshot failed: {e}")
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print("---- browser page errors:", *console, sep="\n")
+            print("---- jupyter server log (tail):\n" + lab_server.log_tail())
+        context.close()
+        helper.shutdown_kernels()
+
+
+# --------------------------------------------------------------------------- helpers
+# JS: the state of the open notebook's code cells, read in one go.
+_CELLS_JS = """() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (!panel) return null;
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+  return {
+    prompts: cells.map(c => (c.querySelector('.jp-InputPrompt')?.textContent || '').trim()),
+    status: document.querySelector('#jp-main-statusbar')?.textContent || '',
+    indicator: panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') || null,
+  };
+}"""
+
+
+class Lab:
+    """One browser page on the Lab server, in its own workspace."""
+
+    def __init__(self, page, server: LabServer, workspace: str, artifact_stem: Path):
+        self.page, self.server, self.workspace, self.artifact_stem = page, server, workspace, artifact_stem
+
+    repo = REPO
+
+    def notebook(self, name: str, *cells: str) -> Path:
+        """Write a notebook of code cells to the server root (kernelspec set: no kernel dialog)."""
+        import nbformat
+
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        path = self.server.root / name
+        nbformat.write(nb, str(path))
+        return path
+
+    # -- navigation
+    def open(self, name: str) -> None:
+        """Open notebook `name` (relative to the server root) and wait for its kernel to be idle."""
+        url = f"{self.server.url}/lab/workspaces/{self.workspace}/tree/{name}?token={self.server.token}"
+        self.page.goto(url, wait_until="domcontentloaded")
+        self.wait_for_notebook()
+
+    def wait_for_notebook(self) -> None:
+        self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").first.wait_for(
+            state="visible"
+        )
+        self.wait_kernel_idle()
+
+    def wait_kernel_idle(self, timeout_ms: int = 2 * STEP_MS) -> None:
+        """The trap: the execution indicator says idle before the kernel exists, and Run All
+        then does nothing. Idle means the indicator AND the status bar ('... | Idle')."""
+        self.page.wait_for_function(
+            f"""() => {{
+              const s = ({_CELLS_JS})();
+              return s && s.indicator === 'idle' && /\\|\\s*Idle/.test(s.status);
+            }}""",
+            timeout=timeout_ms,
+            polling=250,
+        )
+
+    # -- running
+    def cells_state(self) -> dict:
+        return self.page.evaluate(_CELLS_JS)
+
+    def run_all(self, timeout_s: float = 300) -> None:
+        """Run > Run All Cells, then wait until no cell is queued or running."""
+        self.menu("Run", "Run All Cells")
+        self.wait_done(timeout_s)
+
+    def run_cell(self, index: int, timeout_s: float = 120, wait: bool = True) -> None:
+        """Run the index-th code cell alone (click into it, Shift+Enter)."""
+        cell = self.code_cell(index)
+        cell.locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Shift+Enter")
+        if wait:
+            self.wait_done(timeout_s, cell=index)
+
+    def wait_done(self, timeout_s: float, cell: int | None = None) -> None:
+        """Until some code cell (or `cell`) has an execution count, none shows [*], and the kernel is idle."""
+        which = "s.prompts" if cell is None else f"[s.prompts[{cell}]]"
+        self.page.wait_for_function(
+            f"""() => {{
+              const s = ({_CELLS_JS})();
+              if (!s) return false;
+              const prompts = {which};
+              return !s.prompts.some(p => p.includes('*')) && prompts.some(p => /\\[\\d+\\]/.test(p))
+                && /\\|\\s*Idle/.test(s.status);
+            }}""",
+            timeout=timeout_s * 1000,
+            polling=500,
+        )
+
+    def menu(self, top: str, item: str) -> None:
+        self.page.locator("#jp-MainMenu").get_by_text(top, exact=True).click()
+        self.page.locator(".lm-Menu-content .lm-Menu-itemLabel").get_by_text(item, exact=True).click()
+
+    # -- reading
+    def code_cell(self, index: int):
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
+
+    def outputs(self, index: int | None = None):
+        scope = self.code_cell(index) if index is not None else self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        return scope.locator(".jp-OutputArea-output")
+
+    def stderr_texts(self) -> list[str]:
+        selector = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+        return self.page.locator(selector).all_text_contents()
+
+    def tracebacks(self) -> list[str]:
+        return [text for text in self.stderr_texts() if "Traceback" in text]
+
+    def image_widths(self, scope=None) -> list[int]:
+        """naturalWidth of every output image (0 means it did not decode)."""
+        scope = scope or self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        return scope.locator(".jp-OutputArea-output img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+
+    def shot(self, what: str, locator=None) -> Path:
+        """Screenshot (of the page, or of one element) to build/browser-artifacts/<test>-<what>.png."""
+        path = self.artifact_stem.with_name(f"{self.artifact_stem.name}-{what}.png")
+        try:
+            if locator is None:
+                self.page.screenshot(path=str(path))
+            else:
+                locator.scroll_into_view_if_needed()
+                locator.screenshot(path=str(path))
+        except Exception as e:  # an artefact, never the reason a test fails
+            print(f"screenshot {what} failed: {e}")
+        return path
+
+    # -- cleanup
+    def shutdown_kernels(self) -> None:
+        """Shut down every session, so idle kernels (about 1 GB each) do not pile up."""
+        try:
+            for session in self.server.api("GET", "/api/sessions"):
+                self.server.api("DELETE", f"/api/sessions/{session['id']}")
+        except Exception as e:
+            print(f"shutting down kernels failed: {e}")

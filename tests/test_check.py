@@ -1,0 +1,214 @@
+"""Tests for llmnb.check: self-check exercises. No kernel, no model, no torch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from llmnb import check as chk
+from llmnb.check import Exercise, Hidden, check, choice, fingerprint, items, number, predicate, progress, register, text
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch):
+    """Each test gets its own copy of the catalogue and of the session's results."""
+    monkeypatch.setattr(chk, "EXERCISES", dict(chk.EXERCISES))
+    monkeypatch.setattr(chk, "_results", {})
+    monkeypatch.delenv("LLMNB_QUIET", raising=False)
+
+
+@pytest.fixture
+def num():
+    return register(Exercise("99.1", "Pick a number", number(3.75, rel=0.01), "think of pi, then add a bit"))
+
+
+@pytest.fixture
+def word():
+    return register(Exercise("99.2", "Name the part that splits text", text("tokenizer"), "it makes tokens"))
+
+
+def result(capsys, exercise_id, answer):
+    ok = check(exercise_id, answer)
+    return ok, capsys.readouterr().out
+
+
+def test_right_answer_returns_true_and_prints_correct(capsys, num, word):
+    for exercise_id, answer in [("99.1", 3.75), ("99.2", "tokenizer"), ("00.1", 22.7), ("00.2", "a"), ("00.3", 0.5)]:
+        ok, out = result(capsys, exercise_id, answer)
+        assert ok is True, exercise_id
+        assert out.strip() == f"[{exercise_id}] ✓ Correct"
+
+
+def test_wrong_answer_returns_false_and_prints_hint(capsys, num):
+    ok, out = result(capsys, "99.1", 2.0)
+    assert ok is False
+    assert "✗ Not yet" in out and "hint: think of pi, then add a bit" in out
+    assert "Correct" not in out
+    ok, out = result(capsys, "00.2", "b")
+    assert ok is False and "hint: section 6 runs ft.predict" in out
+
+
+def test_expected_answer_is_never_shown(capsys, num, word):
+    for answer in (1.0, 100, "3.75?", None):
+        ok, out = result(capsys, "99.1", answer)
+        assert ok is False and "3.75" not in out, answer
+    for answer in ("embedding", "token", 42):
+        ok, out = result(capsys, "99.2", answer)
+        assert ok is False and "tokenizer" not in out.lower(), answer
+    for answer in (20, "many", 0):
+        ok, out = result(capsys, "00.1", answer)
+        assert ok is False and "22.7" not in out
+    ok, out = result(capsys, "00.3", 0.7)
+    assert ok is False and "0.5" not in out and "0.50" not in out
+    # nor in reprs, nor in the catalogue's source for the fixed built-in fact
+    assert "3.75" not in repr(num) and "tokenizer" not in repr(word) and "22.7" not in repr(chk.EXERCISES["00.1"])
+    assert "22.7" not in Path(chk.__file__).read_text()
+    assert fingerprint("a") not in repr(Hidden(fingerprint("a")))
+
+
+def test_number_tolerance_absolute_and_relative(capsys):
+    # 00.1 is 22.7 within ±0.5
+    assert [check("00.1", x) for x in (22.25, 23.15, 22.1, 23.3)] == [True, True, False, False]
+    register(Exercise("99.3", "q", number(1000.0, rel=0.01), "h"))
+    assert [check("99.3", x) for x in (1009, 991.0, 1011, 989)] == [True, True, False, False]
+    register(Exercise("99.4", "q", number(lambda: 2.0), "h"))  # computed at check time, near-exact default
+    assert [check("99.4", x) for x in (2, 2.0000001, 2.01)] == [True, True, False]
+
+
+def test_number_accepts_numpy_values(capsys):
+    import numpy as np
+
+    assert check("00.3", np.float64(0.5)) is True
+    assert check("00.1", np.array([22.7])[0]) is True
+
+
+def test_wrong_type_is_not_yet_with_a_form_hint(capsys, num, word):
+    cases = [
+        ("00.1", "22.7", "the answer should be a number of millions"),
+        ("99.1", [3.75], "the answer should be a number"),
+        ("99.1", True, "the answer should be a number"),
+        ("99.2", 7, "the answer should be a string"),
+        ("00.2", "z", "the answer should be one of the letters a, b"),
+        ("00.2", 1, "the answer should be one of the letters a, b"),
+    ]
+    for exercise_id, answer, form in cases:
+        ok, out = result(capsys, exercise_id, answer)  # must not raise
+        assert ok is False and "✗ Not yet" in out and form in out, (exercise_id, answer)
+
+
+def test_choice_accepts_letter_forms_and_option_text(capsys):
+    assert [check("00.2", a) for a in ("a", " (A) ", "a.", "Positive", "b", "negative")] == [True] * 4 + [False] * 2
+    register(Exercise("99.5", "q", choice("abc", "c"), "h"))
+    assert [check("99.5", a) for a in ("C", "a")] == [True, False]
+
+
+def test_items_are_order_insensitive_unless_ordered(capsys):
+    register(Exercise("99.6", "q", items(["Cat", "dog"]), "h"))
+    assert [check("99.6", a) for a in (["dog", "cat"], {"cat", "DOG"}, ("cat",), ["cat", "dog", "cow"])] == [
+        True, True, False, False]
+    register(Exercise("99.7", "q", items([1, 2, 3], ordered=True), "h"))
+    assert [check("99.7", a) for a in ([1, 2, 3], [3, 2, 1])] == [True, False]
+    register(Exercise("99.8", "q", items(Hidden(fingerprint({"x", "y"}))), "h"))
+    assert [check("99.8", a) for a in (["Y", "x"], ["x"])] == [True, False]
+    ok, out = result(capsys, "99.6", "cat dog")
+    assert ok is False and "the answer should be a list or set of items" in out
+
+
+def test_text_ignores_case_and_spaces_and_works_hidden(capsys, word):
+    assert [check("99.2", a) for a in ("  Tokenizer ", "TOKENIZER", "token izer")] == [True, True, False]
+    register(Exercise("99.9", "q", text(Hidden(fingerprint("Attention Mask"))), "h"))
+    assert [check("99.9", a) for a in ("attention   mask", "attention")] == [True, False]
+
+
+def test_predicate_checks_behaviour_and_hides_its_errors(capsys):
+    def doubles(fn):
+        if fn(21) == 42:
+            return True
+        raise AssertionError("expected 42 for 21")  # must not be shown
+
+    register(Exercise("99.10", "Write f(x) = 2x", predicate(doubles, form="a function of one number"), "use *"))
+    assert check("99.10", lambda x: 2 * x) is True
+    ok, out = result(capsys, "99.10", lambda x: x + 1)
+    assert ok is False and "AssertionError" in out and "should be a function of one number" in out
+    assert "42" not in out and "hint: use *" in out
+    ok, out = result(capsys, "99.10", "not a function")
+    assert ok is False and "TypeError" in out
+
+
+def test_unknown_id_raises_value_error_listing_the_chapter(num):
+    with pytest.raises(ValueError) as info:
+        check("00.9", 1)
+    assert "'00.9'" in str(info.value) and "00.1, 00.2, 00.3" in str(info.value)
+    assert "99.1" not in str(info.value)  # only the chapter's own ids
+    with pytest.raises(ValueError, match="chapter 42 has none.*00, 99"):
+        check("42.1", 1)
+
+
+def test_progress_reflects_answers(capsys):
+    def statuses():
+        progress("00")
+        out = capsys.readouterr().out
+        return {line.split()[0]: line.rsplit("  ", 1)[1].strip() for line in out.splitlines() if line[:3] == "00."}, out
+
+    rows, out = statuses()
+    assert rows == {"00.1": "· not tried", "00.2": "· not tried", "00.3": "· not tried"} and "0/3 correct" in out
+    check("00.1", 22.7)
+    check("00.2", "b")
+    rows, out = statuses()
+    assert rows == {"00.1": "✓ correct", "00.2": "✗ not yet", "00.3": "· not tried"} and "1/3 correct" in out
+    check("00.1", 1)  # right once in the session stays right
+    check("00.2", "a")
+    rows, out = statuses()
+    assert rows["00.1"] == "✓ correct" and rows["00.2"] == "✓ correct" and "2/3 correct" in out
+    assert "How many parameters" in out
+
+
+def test_nothing_on_stderr_even_when_checkers_write_there(capfd, monkeypatch, num):
+    def noisy(answer):
+        print("debug", file=sys.stderr)
+        warnings.warn("careful")
+        return answer == 1
+
+    register(Exercise("99.11", "q", predicate(noisy), "h"))
+    for quiet in ("1", None):
+        if quiet:
+            monkeypatch.setenv("LLMNB_QUIET", quiet)
+        else:
+            monkeypatch.delenv("LLMNB_QUIET")
+        assert check("99.11", 1) is True and check("99.11", 2) is False
+        assert check("99.1", "text") is False and check("00.3", 0.5) is True
+        progress()
+        out, err = capfd.readouterr()
+        assert err == "", quiet
+        assert "✓ Correct" in out and "✗ Not yet" in out and "correct" in out.splitlines()[-1]
+
+
+def test_notebook_gets_html_but_quiet_mode_prints_plain_text(capsys, monkeypatch, num):
+    import IPython.display
+
+    import llmnb.display
+
+    shown = []
+    monkeypatch.setattr(llmnb.display, "in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    check("99.1", 2.0)
+    assert len(shown) == 1 and "Not yet" in shown[0]["text/html"] and "3.75" not in str(shown[0])
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("LLMNB_QUIET", "1")
+    check("99.1", 3.75)
+    assert len(shown) == 1 and capsys.readouterr().out.strip() == "[99.1] ✓ Correct"
+
+
+def test_import_and_check_do_not_import_torch():
+    code = (
+        "import sys, llmnb.check as c\n"
+        "assert 'torch' not in sys.modules, 'import'\n"
+        "c.check('00.3', 0.5); c.check('00.1', 'x'); c.progress()\n"
+        "assert 'torch' not in sys.modules, 'check'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
