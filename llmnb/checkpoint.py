@@ -130,9 +130,12 @@ class Checkpointer(Callback):
     def on_evaluate(self, state: TrainState, metrics) -> None:
         import torch
 
+        from .models import quiet_transformers
+
         def write(folder: Path):
-            self.engine.model.save_pretrained(folder, safe_serialization=True)
-            self.tokenizer.save_pretrained(folder)
+            with quiet_transformers():  # no "Writing model shards" bar on stderr
+                self.engine.model.save_pretrained(folder, safe_serialization=True)
+                self.tokenizer.save_pretrained(folder)
             torch.save(self.engine.snapshot(), folder / TRAINING_FILE)
             payload = {"state": state_to_dict(state), **self.extra}
             (folder / STATE_FILE).write_text(json.dumps(payload, indent=1, default=str))

@@ -47,6 +47,7 @@ class FineTuneConfig:
         3, "Stop after this many evaluations without improvement, and keep the best weights (none to disable)."
     )
     metric: str | None = _opt(None, "Metric that picks the best weights (default: accuracy, or mse for regression).")
+    on_nan: str = _opt("stop", "When the loss becomes NaN/inf: stop (keep the best weights) or skip the batch.")
     # Machinery
     seed: int = _opt(42, "Random seed for weights of new layers, shuffling and the validation split.")
     device: str = _opt("auto", "Where to train: auto (GPU when present), cpu, cuda or mps.")
@@ -66,6 +67,7 @@ class FineTuneConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("schedule", self.schedule, ("linear", "cosine", "constant"))
+        _check_choice("on_nan", self.on_nan, ("stop", "skip"))
         _check_number("epochs", self.epochs, minimum=0, exclusive=True)
         _check_number("lr", self.lr, minimum=0, exclusive=True)
         _check_number("batch_size", self.batch_size, minimum=1, integer=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,10 @@ def read_file(path, what: str = "data"):
         try:
             return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",")
         except pd.errors.ParserError as e:
-            raise DataError(f"'{p.name}' is not a well-formed table: {e}. Quote texts that contain the separator.") from None
+            found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+            where = (f"line {found.group(2)} has {found.group(3)} fields but the header has {found.group(1)}"
+                     if found else " ".join(str(e).split()))
+            raise DataError(f"'{p.name}' is not a well-formed table: {where}. Quote texts that contain the separator.") from None
         except pd.errors.EmptyDataError:
             raise DataError(f"'{p.name}' is empty.") from None
     if suffix == ".jsonl" or (suffix == ".json" and not text.lstrip().startswith("[")):

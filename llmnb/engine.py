@@ -107,6 +107,7 @@ class Engine:
         self.scheduler = make_scheduler(self.optimizer, config, self.state.max_steps)
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
         self.best_weights = None
+        self.grad_accum = config.grad_accum  # may grow when a step runs out of memory
         self._evals_without_improvement = 0
         # Training loss summed on the device since the last log row (read back only when logging).
         self._loss_sum = torch.zeros((), device=self.device)
@@ -174,6 +175,7 @@ class Engine:
             "loss_sum": self._loss_sum.detach().cpu(),
             "loss_count": self._loss_count,
             "evals_without_improvement": self._evals_without_improvement,
+            "grad_accum": self.grad_accum,
         }
 
     def restore(self, snapshot: dict, best_weights: dict | None = None) -> None:
@@ -187,26 +189,40 @@ class Engine:
         self._loss_sum = snapshot["loss_sum"].to(self.device)
         self._loss_count = snapshot["loss_count"]
         self._evals_without_improvement = snapshot["evals_without_improvement"]
+        self.grad_accum = snapshot.get("grad_accum", self.grad_accum)
         self.best_weights = best_weights
 
     def _step(self, batch) -> torch.Tensor:
-        """One optimizer step over `batch`, split into grad_accum micro-batches."""
-        config, state = self.config, self.state
-        micro = max(1, len(batch["input_ids"]) // config.grad_accum)
-        total = torch.zeros((), device=self.device)
-        for start in range(0, len(batch["input_ids"]), micro):
-            part = {k: v[start : start + micro].to(self.device, non_blocking=True) for k, v in batch.items()}
-            with self._autocast():
-                loss = self.model(**part).loss
-            share = len(part["input_ids"]) / len(batch["input_ids"])
-            scaled = loss * share
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            total += loss.detach() * share
-            state.tokens_seen += int(part["attention_mask"].sum()) if "attention_mask" in part else part["input_ids"].numel()
+        """One optimizer step over `batch`, split into grad_accum micro-batches.
+
+        Out of memory in the middle of a step: the gradients so far are dropped, the micro-batch
+        is halved (grad_accum doubled, so the effective batch stays the same) and the step is
+        retried. That is the usual fix by hand, done for the user.
+        """
+        while True:
+            try:
+                total = self._forward_backward(batch)
+                break
+            except RuntimeError as error:
+                if " out of memory" not in str(error) or self.grad_accum >= len(batch["input_ids"]):
+                    raise
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.grad_accum *= 2
+                note = f"out of memory at step {self.state.step + 1}: micro-batch halved to {-(-self.config.batch_size // self.grad_accum)} (grad_accum {self.grad_accum}), same effective batch"
+                self.state.notes.append(note)
+                log.warning(note)
+        if not torch.isfinite(total) and self.config.on_nan == "skip":
+            # Skipping needs this host sync every step, which is why it is not the default.
+            self.optimizer.zero_grad(set_to_none=True)
+            self.state.skipped_batches += 1
+            self.state.samples_seen += len(batch["input_ids"])
+            return torch.zeros((), device=self.device)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -214,7 +230,22 @@ class Engine:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        state.samples_seen += len(batch["input_ids"])
+        self.state.samples_seen += len(batch["input_ids"])
+        return total
+
+    def _forward_backward(self, batch) -> torch.Tensor:
+        size = len(batch["input_ids"])
+        micro = max(1, -(-size // self.grad_accum))
+        total = torch.zeros((), device=self.device)
+        tokens = int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+        for start in range(0, size, micro):
+            part = {k: v[start : start + micro].to(self.device, non_blocking=True) for k, v in batch.items()}
+            with self._autocast():
+                loss = self.model(**part).loss
+            share = len(part["input_ids"]) / size
+            (self.scaler.scale(loss * share) if self.scaler else loss * share).backward()
+            total += loss.detach() * share
+        self.state.tokens_seen += tokens  # counted on the CPU copy: no device sync
         return total
 
     def _autocast(self):

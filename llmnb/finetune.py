@@ -54,6 +54,7 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         model = str(checkpoint)  # the checkpoint folder is a complete save_pretrained folder
         _check_same_labels(checkpoint, prepared["labels"])
     loaded, model_name = _load(model, config, task, prepared["labels"])
+    check_memory(loaded.model, config)
     tokenizer = loaded.tokenizer
     train_enc = encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
     eval_enc = encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
@@ -248,6 +249,44 @@ def _restore(engine, checkpoint):
     for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
         setattr(engine.state, name, getattr(saved, name))
     engine.restore(snapshot, best_weights)
+
+
+def check_memory(model, config: FineTuneConfig) -> None:
+    """On the CPU, refuse a run that cannot fit in free memory, before it swaps or gets killed.
+
+    Estimate: weights + gradients + AdamW's two moments (4 copies of the parameters in fp32),
+    plus activations (~40 bytes per token, per layer, per hidden unit, for one micro-batch).
+    Generous on purpose: it is meant to catch a 10x mistake, not to be tight.
+    """
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        return  # on CUDA an out-of-memory step halves the micro-batch instead (see Engine._step)
+    available = _available_memory()
+    if available is None:
+        return
+    params = sum(p.numel() for p in model.parameters())
+    hidden = getattr(model.config, "hidden_size", 768)
+    layers = getattr(model.config, "num_hidden_layers", 12)
+    micro = -(-config.batch_size // config.grad_accum)
+    needed = params * 4 * 4 + micro * config.max_length * hidden * layers * 40
+    if needed > available:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"This run needs about {needed / 2**30:.1f} GB of memory but only {available / 2**30:.1f} GB is free. "
+            "Try a smaller batch_size, grad_accum > 1, a smaller max_length, or a smaller model."
+        )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _present(frame, column):

@@ -24,8 +24,17 @@ def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets
     try:
         for rows in order:
             batch = {k: v.to(device) for k, v in collate(enc, rows, pad_id, float_targets).items()}
-            with autocast:
-                out = model(**batch)
+            try:
+                with autocast:
+                    out = model(**batch)
+            except RuntimeError as error:
+                if " out of memory" not in str(error) or batch_size == 1:
+                    raise
+                del batch
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                # Start over with half the batch: simpler than patching up a partial pass.
+                return forward_all(model, enc, batch_size // 2, pad_id, float_targets, autocast_dtype)
             loss_total += float(out.loss) * len(rows)
             for r, logits in zip(rows, out.logits.float().cpu()):
                 logits_by_row[r] = logits

@@ -9,12 +9,13 @@ matches the API. Mistakes the API detects become one-line `UsageError`s (no trac
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import fields
 from pathlib import Path
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .config import FineTuneConfig, magic_flag
@@ -113,6 +114,22 @@ class LlmnbMagics(Magics):
             f"give a file path, or use a bundled set ({', '.join(datasets.names())}).{hint}"
         )
 
+    def _expand_names(self, line: str) -> str:
+        """Replace {name} and $name by the value of that notebook variable.
+
+        IPython's own expansion would evaluate any expression inside braces; here only plain
+        variable names are looked up, so nothing in a magic line is ever run as code.
+        """
+        def value(match):
+            name = match.group(1) or match.group(2)
+            if name not in self.shell.user_ns:
+                raise UsageError(f"{match.group(0)} in the magic line: no variable called '{name}' in the notebook.")
+            return shlex.quote(str(self.shell.user_ns[name]))
+
+        if re.search(r"\{(?![A-Za-z_]\w*\})[^}]*\}", line):
+            raise UsageError("Only {variable_name} can stand in braces in a %finetune line; expressions are not run.")
+        return re.sub(r"\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)", value, line)
+
     @magic_arguments()
     @argument("model_or_data", metavar="MODEL", nargs="?", help="Model alias, Hub id or folder (default: minilm).")
     @argument("data", metavar="DATA", nargs="?", help="Training data: a variable, a file, or a bundled name like reviews.")
@@ -123,6 +140,7 @@ class LlmnbMagics(Magics):
     @argument("--resume", metavar="DIR", nargs="?", const=True, default=None,
               help="Continue an earlier run from its last checkpoint: its folder, or nothing for this model's newest run.")
     @_config_arguments
+    @no_var_expand
     @line_cell_magic
     def finetune(self, line, cell=None):
         """Fine-tune a model on data in one line; the result goes to a variable (default `ft`).
@@ -140,6 +158,7 @@ class LlmnbMagics(Magics):
         from .errors import TrainingError
         from .finetune import finetune
 
+        line = self._expand_names(line)
         try:
             args = parse_argstring(self.finetune, line)
             options = {f.name: getattr(args, f.name) for f in fields(FineTuneConfig) if getattr(args, f.name, None) is not None}
@@ -196,9 +215,11 @@ class LlmnbMagics(Magics):
         print(f"llmnb: {loaded.summary()} -> `{args.name}`")
 
 
+# A typo such as --epoch must be an error, not silently taken as --epochs (argparse would
+# accept the prefix; IPython's parser class does not take allow_abbrev in its constructor).
+for _magic in (LlmnbMagics.finetune, LlmnbMagics.llm_load):
+    _magic.parser.allow_abbrev = False
+
+
 def register(ipython):
     ipython.register_magics(LlmnbMagics)
-
-
-def split_line(line: str) -> list[str]:
-    return shlex.split(line)

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def load_model(
     """
     import torch
 
+    if trust_remote_code:
+        warnings.warn(f"trust_remote_code=True: loading '{name_or_path}' may run Python code from the Hub. Only do this for models you trust.")
     if task not in AUTO_CLASSES:
         raise ModelNotFoundError(f"task={task!r} is not known; choose one of: {', '.join(AUTO_CLASSES)}.")
     kwargs = {}
@@ -131,7 +134,7 @@ def load_model(
             kwargs["id2label"] = {int(i): str(l) for i, l in id2label.items()}
             kwargs["label2id"] = {str(l): int(i) for i, l in id2label.items()}
     torch.manual_seed(seed)
-    with _quiet_transformers():
+    with quiet_transformers():
         if name_or_path == "tiny-bert":
             model, tokenizer = _tiny_bert(task, kwargs)
         else:
@@ -205,7 +208,7 @@ def _tiny_bert(task, kwargs):
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Hide transformers' load report and weight-loading bar: a new classifier head is expected."""
     from transformers.utils import logging as hf_logging
 

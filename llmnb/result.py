@@ -114,8 +114,11 @@ class FineTuneResult:
         # Written beside, then moved in file by file: a crash mid-save leaves the old files whole.
         staging = out / ".saving"
         shutil.rmtree(staging, ignore_errors=True)
-        self.model.save_pretrained(staging, safe_serialization=True)
-        self.tokenizer.save_pretrained(staging)
+        from .models import quiet_transformers
+
+        with quiet_transformers():
+            self.model.save_pretrained(staging, safe_serialization=True)
+            self.tokenizer.save_pretrained(staging)
         meta = {
             "llmnb_version": _version(),
             "model_name": self.model_name,

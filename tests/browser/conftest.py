@@ -281,10 +281,10 @@ class Lab:
         self.wait_done(timeout_s)
 
     def run_cell(self, index: int, timeout_s: float = 120, wait: bool = True) -> None:
-        """Run the index-th code cell alone (click into it, Shift+Enter)."""
+        """Run the index-th code cell alone (click into it, Ctrl+Enter)."""
         cell = self.code_cell(index)
         cell.locator(".jp-InputArea-editor").click()
-        self.page.keyboard.press("Shift+Enter")
+        self.page.keyboard.press("Control+Enter")  # run in place (no new cell)
         if wait:
             self.wait_done(timeout_s, cell=index)
 

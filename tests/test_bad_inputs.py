@@ -1,0 +1,111 @@
+"""Every input a user can get wrong, through the %finetune magic: one readable line, no traceback,
+nothing of the user's changed. docs/errors.md lists the same cases (checked below)."""
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (what the user got wrong, the %finetune line, a fragment of the message they see)
+CASES = [
+    ("data variable that does not exist", "tiny-bert nope", "No variable, file or bundled data set called 'nope'"),
+    ("file of a type llmnb cannot read", "tiny-bert {tmp}/data.parquet", "llmnb reads .csv"),
+    ("CSV row with too many fields", "tiny-bert {tmp}/ragged.csv", "line 3"),
+    ("JSON-lines file with a broken line", "tiny-bert {tmp}/broken.jsonl", "line 2 is not valid JSON"),
+    ("empty CSV file", "tiny-bert {tmp}/empty.csv", "is empty"),
+    ("text column that does not exist", "tiny-bert df --text body", "No column 'body' for the text"),
+    ("label column that cannot be told apart", "tiny-bert wide_df", "Cannot tell which column holds the labels"),
+    ("a single class", "tiny-bert one_class_df", "single class"),
+    ("eval labels never seen in training", "tiny-bert df --eval odd_eval_df", "never seen in training: angry"),
+    ("eval data without the training columns", "tiny-bert df --eval other_df", "The eval data has no 'text' column"),
+    ("every text empty", "tiny-bert blank_df", "Every row of the training data has an empty"),
+    ("empty list of examples", "tiny-bert empty_list", "empty list"),
+    ("non-numeric regression targets", "tiny-bert df --task regression", "Regression needs numeric targets"),
+    ("zero epochs", "tiny-bert df --epochs 0", "epochs=0 is out of range"),
+    ("negative learning rate", "tiny-bert df --lr -0.001", "lr=-0.001 is out of range"),
+    ("batch size that is not a number", "tiny-bert df --batch-size many", "--batch-size: invalid int value: 'many'"),
+    ("fractional batch size", "tiny-bert df --batch-size 2.5", "--batch-size: invalid int value: '2.5'"),
+    ("unknown task", "tiny-bert df --task translate", "task='translate' is not allowed"),
+    ("unknown flag", "tiny-bert df --epoch 3", "unrecognized arguments: --epoch"),
+    ("model not in the local cache (offline)", "someone/missing-model df", "not in the local cache"),
+    ("model folder without config.json", "{tmp} df", "has no config.json"),
+    ("output folder inside a file", "tiny-bert df --out {tmp}/data.parquet/model", "is a file, not a folder"),
+    ("output folder holding an earlier run", "tiny-bert df --out {tmp}/earlier", "holds an earlier run"),
+    ("nothing to resume", "tiny-bert df --resume {tmp}/nothing", "No checkpoint to resume"),
+    ("result name that is not a variable name", "tiny-bert df --name 2ft", "not a valid Python variable name"),
+    ("code inside braces in the magic line", "tiny-bert df --epochs {{__import__('os').getpid()}}", "expressions are not run"),
+]
+
+
+@pytest.fixture(scope="module")
+def ip(tmp_path_factory):
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "llmnb")
+    tmp = tmp_path_factory.mktemp("inputs")
+    (tmp / "data.parquet").write_text("not really")
+    (tmp / "ragged.csv").write_text("text,label\nfine,positive\ntoo,many,fields\n")
+    (tmp / "broken.jsonl").write_text('{"text": "ok", "label": "positive"}\n{"text": "broken"\n')
+    (tmp / "empty.csv").write_text("")
+    (tmp / "earlier" / "checkpoint-last").mkdir(parents=True)
+    (tmp / "nothing").mkdir()
+    rows = {"text": ["good film", "bad film", "great food", "awful food"], "label": ["positive", "negative"] * 2}
+    shell.user_ns.update(
+        df=pd.DataFrame(rows),
+        wide_df=pd.DataFrame({**rows, "source": ["a", "b", "c", "d"]}).rename(columns={"label": "verdict"}),
+        one_class_df=pd.DataFrame({"text": ["a", "b"], "label": ["x", "x"]}),
+        odd_eval_df=pd.DataFrame({"text": ["fine", "meh"], "label": ["positive", "angry"]}),
+        other_df=pd.DataFrame({"sentence": ["fine"], "label": ["positive"]}),
+        blank_df=pd.DataFrame({"text": ["", None], "label": ["positive", "negative"]}),
+        empty_list=[],
+        tmp=str(tmp),
+    )
+    shell.tmp = tmp
+    return shell
+
+
+def snapshot(ns):
+    return {k: v.copy() for k, v in ns.items() if isinstance(v, pd.DataFrame)}
+
+
+@pytest.mark.parametrize("what, line, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line(ip, capsys, what, line, message):
+    line = line.replace("{tmp}", str(ip.tmp)).replace("{{", "{").replace("}}", "}")
+    before = snapshot(ip.user_ns)
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("finetune", line + " --quiet")
+    assert message in str(info.value), str(info.value)
+    assert "\n" not in str(info.value).strip()  # one paragraph
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(ip.user_ns[name], frame)
+    ip.run_cell("%finetune " + line + " --quiet")  # as a notebook cell shows it
+    shown = capsys.readouterr()
+    assert "Traceback" not in shown.out + shown.err and "UsageError" in shown.out + shown.err
+
+
+def test_docs_table_lists_every_case():
+    table = (ROOT / "docs" / "errors.md").read_text()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (.+?) \| `%finetune .*?` \| (.+?) \|$", table, re.M)}
+    assert set(rows) == {c[0] for c in CASES}, "regenerate docs/errors.md: python scripts/update_docs.py"
+    for what, _, message in CASES:
+        assert message in rows[what], what
+
+
+@pytest.mark.parametrize(
+    "setup, line",
+    [
+        ("rows = [{'text': 'good', 'label': 'yes'}, {'text': 'bad', 'label': 'no'}] * 4", "tiny-bert rows"),
+        ("holes = pd.DataFrame({'text': ['good', None, 'bad', 'fine', 'poor', 'ok'], 'label': ['p', 'n', 'n', 'p', 'n', 'p']})", "tiny-bert holes"),
+        ("long = pd.DataFrame({'text': ['word ' * 5000, 'short'] * 4, 'label': [1, 0] * 4})", "tiny-bert long"),
+        ("open(tmp + '/latin.csv', 'wb').write('text,label\\ncafé crème,1\\nbof,0\\nsuper,1\\nnul,0\\n'.encode('latin-1'))", "tiny-bert {tmp}/latin.csv"),
+    ],
+    ids=["list of dicts with string labels", "missing texts dropped", "very long texts truncated", "latin-1 CSV"],
+)
+def test_inputs_that_just_work(ip, setup, line):
+    ip.run_cell("import pandas as pd\n" + setup)
+    ip.run_line_magic("finetune", line.replace("{tmp}", str(ip.tmp)) + " --max-steps 1 --eval-fraction 0.25 --quiet --no-save-checkpoints")
+    assert ip.user_ns["ft"].status == "finished"

@@ -1,0 +1,84 @@
+"""Fault injection: interrupts anywhere, NaN, out of memory, and memory checks before training."""
+import importlib
+import random
+
+import pytest
+import torch
+
+import llmnb
+from llmnb.events import Callback
+
+
+@pytest.mark.parametrize("step", sorted(random.Random(7).sample(range(2, 30), 3)))
+def test_interrupt_at_a_random_step_keeps_model_and_checkpoint(step, easy_rows, easy_eval_rows, tiny_options, tmp_path):
+    class InterruptAt(Callback):
+        def on_log(self, state, row):
+            if state.step == step:
+                raise KeyboardInterrupt
+
+    ft = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, out=str(tmp_path / "run"), callbacks=[InterruptAt()],
+                        **{**tiny_options, "epochs": 3, "log_every": 1})
+    assert ft.status == "interrupted" and ft.state.step == step
+    assert len(ft.history) >= step and ft.predict("the room was lovely") in ("positive", "negative")
+    if step > 10:  # an evaluation happened: its checkpoint is on disk and loads
+        assert llmnb.load_model(str(tmp_path / "run" / "checkpoint-last")).model.config.num_labels == 2
+
+
+def test_interrupt_during_evaluation(easy_rows, easy_eval_rows, tiny_options, monkeypatch):
+    ft_module = importlib.import_module("llmnb.finetune")  # the module, not the function of the same name
+
+    real, calls = ft_module.evaluate_encoded, []
+
+    def evaluate_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft_module, "evaluate_encoded", evaluate_then_interrupt)
+    ft = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, **{**tiny_options, "epochs": 3})
+    assert ft.status == "interrupted" and ft.state.best_step == 10 and not ft.model.training
+
+
+def test_out_of_memory_halves_the_micro_batch_and_goes_on(easy_rows, tiny_options):
+    lm = llmnb.load_model("tiny-bert")
+    real_forward, attempts, ran = lm.model.forward, [], []
+
+    def forward(*args, **kwargs):
+        size = len(kwargs["input_ids"])
+        attempts.append(size)
+        if size > 4:  # pretend anything above 4 examples does not fit on the device
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        ran.append(size)
+        return real_forward(*args, **kwargs)
+
+    lm.model.forward = forward
+    ft = llmnb.finetune(lm, easy_rows, **{**tiny_options, "max_steps": 3, "eval_fraction": 0.1})
+    assert ft.status == "finished" and ft.state.samples_seen == 3 * 16
+    assert attempts[:4] == [16, 8, 4, 4] and max(ran) == 4  # evaluation halves its batch the same way
+    assert any("out of memory" in note and "same effective batch" in note for note in ft.state.notes)
+
+
+def test_skip_bad_batches_policy(easy_rows, tiny_options):
+    lm = llmnb.load_model("tiny-bert")
+    real_forward, calls = lm.model.forward, []
+
+    def forward(*args, **kwargs):
+        out = real_forward(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # one poisoned batch
+            out.loss = out.loss * float("nan")
+        return out
+
+    lm.model.forward = forward
+    ft = llmnb.finetune(lm, easy_rows, **{**tiny_options, "max_steps": 6, "on_nan": "skip", "eval_fraction": 0.1})
+    assert ft.status == "finished" and ft.state.skipped_batches == 1
+    assert all(torch.isfinite(p).all() for p in ft.model.parameters())
+
+
+def test_cpu_memory_is_checked_before_training(easy_rows, monkeypatch):
+    ft_module = importlib.import_module("llmnb.finetune")  # the module, not the function of the same name
+
+    monkeypatch.setattr(ft_module, "_available_memory", lambda: 10 * 2**20)  # 10 MB free
+    with pytest.raises(llmnb.ConfigError, match=r"needs about .* GB of memory but only 0.0 GB is free"):
+        llmnb.finetune("tiny-bert", easy_rows, quiet=True)
