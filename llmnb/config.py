@@ -41,6 +41,12 @@ class FineTuneConfig:
     schedule: str = _opt("linear", "Learning-rate decay after warmup: linear, cosine or constant.")
     weight_decay: float = _opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
     grad_clip: float | None = _opt(1.0, "Clip the gradient norm to this value (none to disable).")
+    # Which weights train (chapter 4.4)
+    freeze: int | None = _opt(None, "Train only the top N transformer layers and the head; the rest stays as pretrained.")
+    lora: bool = _opt(False, "Train low-rank adapters (LoRA, through peft) and the head instead of all weights.")
+    lora_r: int = _opt(8, "LoRA rank: the size of each adapter's bottleneck.")
+    lora_alpha: int = _opt(16, "LoRA scaling: the adapters' update is multiplied by lora_alpha / lora_r.")
+    lora_dropout: float = _opt(0.1, "Dropout on the LoRA adapters' input.")
     # Evaluation and stopping
     eval_every: int | None = _opt(None, "Evaluate every N optimizer steps (default: once per epoch).")
     early_stopping: int | None = _opt(
@@ -77,6 +83,11 @@ class FineTuneConfig:
         _check_number("weight_decay", self.weight_decay, minimum=0)
         _check_number("eval_fraction", self.eval_fraction, minimum=0, maximum=0.9)
         _check_number("seed", self.seed, minimum=0, integer=True)
+        if self.freeze is not None:
+            _check_number("freeze", self.freeze, minimum=0, integer=True)
+        _check_number("lora_r", self.lora_r, minimum=1, integer=True)
+        _check_number("lora_alpha", self.lora_alpha, minimum=1)
+        _check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
         for name in ("max_steps", "eval_every", "early_stopping", "log_every"):
             if getattr(self, name) is not None:
                 _check_number(name, getattr(self, name), minimum=1, integer=True)

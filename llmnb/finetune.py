@@ -54,6 +54,9 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         model = str(checkpoint)  # the checkpoint folder is a complete save_pretrained folder
         _check_same_labels(checkpoint, prepared["labels"])
     loaded, model_name = _load(model, config, task, prepared["labels"])
+    from .strategies import apply_strategy
+
+    loaded.model = apply_strategy(loaded.model, config)
     check_memory(loaded.model, config)
     tokenizer = loaded.tokenizer
     train_enc = encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)

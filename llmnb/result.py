@@ -136,6 +136,16 @@ class FineTuneResult:
         staging.rmdir()
         return out
 
+    def merge(self):
+        """For a LoRA run: a plain transformers model with the adapters folded into its weights."""
+        from .strategies import is_lora
+
+        if not is_lora(self.model):
+            return self.model
+        import copy
+
+        return copy.deepcopy(self.model).merge_and_unload()
+
     def plot(self, path=None):
         """The training curves as a matplotlib Figure; saved as PNG when `path` is given."""
         from .display.plot import plot_history
@@ -152,7 +162,8 @@ class FineTuneResult:
 
     def _repr_html_(self):
         rows = [
-            ("model", f"{self.model_name} ({self.num_parameters / 1e6:.1f} M parameters)"),
+            ("model", f"{self.model_name} ({self.num_parameters / 1e6:.1f} M parameters, "
+                      f"{self.trainable_parameters / self.num_parameters:.1%} trained)"),
             ("task", self.task.name),
             ("status", self.state.message or self.status),
             ("steps", f"{self.state.step} of {self.state.max_steps} ({self.state.epoch:.2f} epochs)"),

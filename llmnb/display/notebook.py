@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..events import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED_EARLY, Callback, TrainState
 from .series import eval_metric_keys
 from .svg import WIDTH, svg_chart
-from .text import fmt_duration, fmt_num, metric_label, speed_text, status_text
+from .text import fmt_column, fmt_duration, fmt_num, metric_label, speed_text, status_text
 
 FIRST_DRAWS = 5  # draw the first updates at once: the user is watching the run start
 TABLE_ROWS = 5  # latest evaluations shown under the progress bar
@@ -110,9 +110,7 @@ class NotebookDisplay(Callback):
         try:
             from .plot import png_bytes
 
-            return png_bytes(
-                state.history, state.metric_name, best_step=state.best_step, max_step=state.max_steps
-            )
+            return png_bytes(state.history, state.metric_name, best_step=state.best_step, max_step=_x_end(state))
         except ImportError:  # no matplotlib: the SVG stays as the record of the run
             return None
 
@@ -127,12 +125,21 @@ def render_html(state: TrainState, chart: bool = True) -> str:
     )
     svg = ""
     if chart:
-        svg = svg_chart(state.history, state.metric_name, best_step=state.best_step, max_step=state.max_steps)
+        svg = svg_chart(state.history, state.metric_name, best_step=state.best_step, max_step=_x_end(state))
     return (
         '<div class="llmnb-run" style="font-size:13px;line-height:1.45;max-width:780px;'
         'font-variant-numeric:tabular-nums">'
         f"{_header(state, color)}{bar}{_info_line(state)}{_eval_table(state)}{svg}</div>"
     )
+
+
+def _x_end(state: TrainState) -> int | None:
+    """Where the x axis ends: the planned last step while running (the curve grows from
+    left to right), the last step reached once over (an interrupted run of 6000 planned
+    steps is not squeezed into the left edge of its chart)."""
+    if state.status == RUNNING or not state.step:
+        return state.max_steps
+    return state.step
 
 
 def _header(state: TrainState, color: str) -> str:
@@ -183,11 +190,12 @@ def _eval_table(state: TrainState) -> str:
         f"{escape(metric_label(k))}</th>"
         for k in keys
     )
+    columns = {k: fmt_column([row.get(k) for row in shown]) for k in keys}  # decimals line up
     body = []
-    for row in shown:
+    for i, row in enumerate(shown):
         is_best = bool(best) and row is best[-1]
         step = f"{row.get('step', '')}{' ★' if is_best else ''}"
-        values = "".join(f'<td style="{cell}">{fmt_num(row.get(k))}</td>' for k in keys)
+        values = "".join(f'<td style="{cell}">{columns[k][i]}</td>' for k in keys)
         weight = "font-weight:700;" if is_best else ""
         body.append(f'<tr style="{weight}background:transparent"><td style="{cell}">{step}</td>{values}</tr>')
     return (

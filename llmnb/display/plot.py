@@ -10,7 +10,7 @@ import io
 from typing import Any
 
 from .series import Panel, chart_panels
-from .svg import HEIGHT, WIDTH
+from .svg import HEIGHT, WIDTH, y_range
 from .text import fmt_tick
 
 # Mid-grey text on a transparent background reads on light and dark notebook themes.
@@ -110,6 +110,10 @@ def _draw_panel(ax, panel: Panel, x_hi: float) -> None:
         ax.axvline(panel.best_x, linestyle="--", linewidth=0.8, color="#808080", alpha=0.7)
         above = ax.get_xaxis_transform()  # x in data units, y in axes units
         ax.text(panel.best_x, 1.0, "best", transform=above, fontsize=7, ha="center", va="bottom")
+    values = [y for line in panel.lines for y in line.ys]
+    lo, hi = y_range(min(values), max(values))
+    if (lo, hi) != (min(values), max(values)):  # a nearly flat series: widen the axis
+        ax.set_ylim(lo, hi)
     if any(line.in_legend and line.xs for line in panel.lines):
         ax.legend(fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.2)

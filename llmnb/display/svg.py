@@ -17,6 +17,7 @@ from .text import fmt_tick
 WIDTH, HEIGHT = 760, 230
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 32, 38  # plot-area margins inside each panel
 CHAR_W = 6.2  # rough width of one 12px sans-serif character, for laying out the legend
+MIN_SPAN = 0.02  # a y axis spans at least 2% of its largest value (see y_range)
 
 
 def svg_chart(
@@ -51,6 +52,19 @@ def svg_chart(
     return "".join(out)
 
 
+def y_range(lo: float, hi: float) -> tuple[float, float]:
+    """The value range an axis shows: at least MIN_SPAN of the values' size, centred.
+
+    Without it a loss that moves by 1e-5 fills the whole panel, as if it had collapsed,
+    and every tick gets the same label.
+    """
+    floor = max(abs(lo), abs(hi)) * MIN_SPAN or 1.0
+    if hi - lo < floor:
+        middle = (lo + hi) / 2
+        lo, hi = middle - floor / 2, middle + floor / 2
+    return lo, hi
+
+
 def nice_ticks(lo: float, hi: float, count: int, integer: bool = False) -> tuple[list[float], float]:
     """About `count` round tick values (steps of 1, 2, 2.5 or 5 x 10^k) covering [lo, hi]."""
     if hi - lo <= abs(hi) * 1e-9:  # a flat series still needs a visible range
@@ -81,7 +95,7 @@ def _panel(panel: Panel, x0: float, w: float, h: int, x_hi: float) -> list[str]:
         return out
 
     values = [y for line in panel.lines for y in line.ys]
-    y_ticks, y_step = nice_ticks(min(values), max(values), 4)
+    y_ticks, y_step = nice_ticks(*y_range(min(values), max(values)), 4)
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
 
     def sx(x: float) -> float:

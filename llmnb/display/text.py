@@ -94,8 +94,26 @@ def fmt_tick(value: float, step: float) -> str:
     if abs(value) < step * 1e-6:
         return "0"
     if step < 1e-3 or abs(value) >= 1e5:
-        return sci(value, 3)
+        # As many mantissa digits as the step needs: 6.925e-1 and 6.95e-1, never 6.93e-1 twice.
+        scale = 10.0 ** math.floor(math.log10(abs(value)))
+        return sci(value, min(6, _decimals(step / scale) + 1))
     if step >= 1:
         return f"{value / 1000:g}k" if abs(value) >= 10_000 else f"{value:.0f}"
-    decimals = next((d for d in range(1, 8) if abs(round(step, d) - step) < step * 1e-6), 8)
-    return f"{value:.{decimals}f}"
+    return f"{value:.{_decimals(step)}f}"
+
+
+def _decimals(step: float) -> int:
+    """Decimals that write a multiple of `step` exactly: 0.25 -> 2, 0.5 -> 1, 2 -> 0."""
+    return next((d for d in range(0, 8) if abs(round(step, d) - step) < step * 1e-6), 8)
+
+
+def fmt_column(values: list[float | None]) -> list[str]:
+    """A table column with one number of decimals, so the decimal points line up:
+    0.5 and 0.7708 -> "0.5000", "0.7708" (4 significant digits for the largest value)."""
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite or max(finite) < 1e-3 or max(finite) >= 1e6:
+        return [fmt_num(v) for v in values]
+    decimals = max(0, 3 - math.floor(math.log10(max(finite))))
+    if decimals > 6:  # values spanning many magnitudes: each one on its own
+        return [fmt_num(v) for v in values]
+    return [fmt_num(v) if v is None or not math.isfinite(v) else f"{v:,.{decimals}f}" for v in values]

@@ -74,8 +74,9 @@ def _write_settings(settings: Path, theme: str) -> None:
 
 
 class LabServer:
-    def __init__(self, url: str, token: str, root: Path, process: subprocess.Popen, log: Path):
+    def __init__(self, url: str, token: str, root: Path, process: subprocess.Popen, log: Path, theme: str):
         self.url, self.token, self.root, self.process, self.log = url, token, root, process, log
+        self.theme = theme
 
     def api(self, method: str, path: str) -> object:
         request = urllib.request.Request(
@@ -138,7 +139,7 @@ def lab_server(tmp_path_factory, chromium):
         process = subprocess.Popen(
             command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log)
+    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log, theme)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
@@ -197,12 +198,14 @@ def lab(request, browser, lab_server):
     console: list[str] = []
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     workspace = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
-    helper = Lab(page, lab_server, workspace, ARTIFACTS / request.node.name)
+    # build/browser-artifacts/<test>.png (light theme) or <test>-dark.png
+    stem = request.node.name + ("" if lab_server.theme == "light" else f"-{lab_server.theme}")
+    helper = Lab(page, lab_server, workspace, ARTIFACTS / stem)
     try:
         yield helper
     finally:
         try:
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))
         except Exception as e:  # a crashed page must not hide the test's own error
             print(f"screenshot failed: {e}")
         report = getattr(request.node, "rep_call", None)
@@ -322,14 +325,26 @@ class Lab:
     def tracebacks(self) -> list[str]:
         return [text for text in self.stderr_texts() if "Traceback" in text]
 
-    def image_widths(self, scope=None) -> list[int]:
-        """naturalWidth of every output image (0 means it did not decode)."""
+    def image_widths(self, scope=None, timeout_ms: int = 30_000) -> list[int]:
+        """naturalWidth of every output image (0: it did not decode), once they have all
+        loaded (a just-inserted image reports 0 until the browser has decoded it)."""
         scope = scope or self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-        return scope.locator(".jp-OutputArea-output img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+        images = scope.locator(".jp-OutputArea-output img")
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            state = images.evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+            if (state and all(done and width > 0 for done, width in state)) or time.monotonic() > deadline:
+                return [width for _done, width in state]
+            time.sleep(0.25)
 
     def shot(self, what: str, locator=None) -> Path:
         """Screenshot (of the page, or of one element) to build/browser-artifacts/<test>-<what>.png."""
-        path = self.artifact_stem.with_name(f"{self.artifact_stem.name}-{what}.png")
+        name, theme = self.artifact_stem.name, self.server.theme
+        if name.endswith(f"-{theme}"):  # <test>-<what>-dark.png sorts next to <test>-<what>.png
+            name = f"{name[: -len(theme) - 1]}-{what}-{theme}"
+        else:
+            name = f"{name}-{what}"
+        path = self.artifact_stem.with_name(f"{name}.png")
         try:
             if locator is None:
                 self.page.screenshot(path=str(path))
