@@ -107,7 +107,7 @@ def quantize(model_or_result, eval_data=None, texts=None, rounds: int = 3) -> Co
         warnings.simplefilter("ignore")  # torch announces a move of this API to torchao
         small = quantize_dynamic(copy.deepcopy(original), {torch.nn.Linear}, dtype=torch.qint8)
     notes = ["int8 weights for Linear layers; embeddings and LayerNorm stay float32."]
-    if next(model.parameters()).device.type != "cpu":
+    if _device(model).type != "cpu":
         notes.append("Quantized models run on the CPU: both speeds were measured there.")
     return _report("int8 dynamic quantization", original, small, tokenizer, result, eval_data, texts, rounds, notes)
 
@@ -246,7 +246,10 @@ def _report(method, original, small, tokenizer, result, eval_data, texts, rounds
 
 
 def _device(model):
-    return next(model.parameters()).device
+    import torch
+
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _serialized(model) -> bytes:
