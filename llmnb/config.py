@@ -12,7 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .errors import ConfigError
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "causal-lm", "seq2seq")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -25,8 +25,8 @@ def _opt(default, help, **meta):
 class FineTuneConfig:
     # What to train on
     task: str = _opt("classification", "What the model learns: " + ", ".join(TASKS) + ".")
-    text: str | None = _opt(None, "Column holding the input text (inferred when not given).")
-    label: str | None = _opt(None, "Column holding the label or target (inferred when not given).")
+    text: str | None = _opt(None, "Column holding the input (source) text (inferred when not given).")
+    label: str | None = _opt(None, "Column holding the label, number or target text (inferred when not given).")
     eval_fraction: float = _opt(
         0.1, "Share of the data held out (stratified, seeded) for validation when no eval data is given."
     )
@@ -52,7 +52,9 @@ class FineTuneConfig:
     early_stopping: int | None = _opt(
         3, "Stop after this many evaluations without improvement, and keep the best weights (none to disable)."
     )
-    metric: str | None = _opt(None, "Metric that picks the best weights (default: accuracy, or mse for regression).")
+    metric: str | None = _opt(
+        None, "Metric that picks the best weights (default: accuracy; mse, perplexity or bleu for the other tasks)."
+    )
     on_nan: str = _opt("stop", "When the loss becomes NaN/inf: stop (keep the best weights) or skip the batch.")
     # Machinery
     seed: int = _opt(42, "Random seed for weights of new layers, shuffling and the validation split.")

@@ -238,7 +238,8 @@ class Encoded:
     """Tokenized examples, unpadded: one list of ids per example."""
 
     input_ids: list
-    targets: list  # class ids, floats (regression) or token ids
+    targets: list  # class ids, floats (regression), target texts (seq2seq) or None (causal LM)
+    target_ids: list | None = None  # tokenized targets (seq2seq)
 
     def __len__(self):
         return len(self.input_ids)
@@ -273,8 +274,8 @@ def batch_order(lengths, batch_size: int, shuffle: bool, seed: int, group_by_len
     return groups
 
 
-def collate(enc: Encoded, rows, pad_id: int, float_targets: bool = False) -> dict:
-    """Pad the rows to the longest among them; targets become `labels`."""
+def collate(enc: Encoded, rows, pad_id: int, float_targets: bool = False, with_labels: bool = True) -> dict:
+    """Pad the rows to the longest among them; targets become `labels` (unless with_labels=False)."""
     import torch
 
     longest = max(len(enc.input_ids[i]) for i in rows)
@@ -284,5 +285,7 @@ def collate(enc: Encoded, rows, pad_id: int, float_targets: bool = False) -> dic
         ids = enc.input_ids[i]
         input_ids[r, : len(ids)] = torch.tensor(ids)
         attention_mask[r, : len(ids)] = 1
-    labels = torch.tensor([enc.targets[i] for i in rows], dtype=torch.float if float_targets else torch.long)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if with_labels:
+        batch["labels"] = torch.tensor([enc.targets[i] for i in rows], dtype=torch.float if float_targets else torch.long)
+    return batch

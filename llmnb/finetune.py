@@ -12,7 +12,7 @@ import json
 import warnings
 
 from .config import FineTuneConfig
-from .data import LabelMap, Notice, drop_missing, encode, pick_columns, stratified_split, to_frame
+from .data import LabelMap, Notice, drop_missing, pick_columns, stratified_split, to_frame
 from .errors import DataError
 from .events import FAILED, TrainState
 from .result import FineTuneResult
@@ -59,18 +59,18 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     loaded.model = apply_strategy(loaded.model, config)
     check_memory(loaded.model, config)
     tokenizer = loaded.tokenizer
-    train_enc = encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
-    eval_enc = encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
+    train_enc = task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
+    eval_enc = task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    from .data import batch_order, collate
+    from .data import batch_order
     from .display import make_display
     from .engine import Engine
 
     def train_batches(epoch):
         lengths = [len(ids) for ids in train_enc.input_ids]
         for rows in batch_order(lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield collate(train_enc, rows, pad_id, task.float_targets)
+            yield task.collate(train_enc, rows, pad_id)
 
     def evaluate():
         return evaluate_encoded(loaded.model, eval_enc, task, tokenizer, config.batch_size * 2) if len(eval_enc) else {}
@@ -79,7 +79,7 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         task=task.name,
         model_name=model_name,
         metric_name="eval_" + (config.metric or task.headline),
-        greater_is_better=task.greater_is_better if not config.metric else config.metric not in ("mse", "loss"),
+        greater_is_better=task.greater_is_better if not config.metric else config.metric not in ("mse", "loss", "perplexity"),
     )
     steps_per_epoch = -(-len(train_enc) // config.batch_size)
     display = None if config.quiet else make_display("auto", plot=config.plot)
@@ -130,22 +130,23 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
 def prepare_data(data, eval, config: FineTuneConfig, task: Task) -> dict:
     """Read, check and split the data; nothing here touches a model (so errors come fast)."""
     frame = to_frame(data, "training data")
-    text_col, label_col = pick_columns(frame, config.text, config.label)
-    frame = drop_missing(frame, [text_col, label_col], "training data")
-    labels = None if task.float_targets else LabelMap.from_values(frame[label_col].tolist())
-    targets = task.make_targets(frame[label_col].tolist(), labels, "training data")
+    text_col, label_col = pick_columns(frame, config.text, config.label, need_label=task.needs_target_column)
+    columns = [c for c in (text_col, label_col) if c]
+    frame = drop_missing(frame, columns, "training data")
+    labels = LabelMap.from_values(frame[label_col].tolist()) if task.uses_labels else None
     texts = frame[text_col].astype(str).tolist()
+    targets = task.make_targets(frame[label_col].tolist() if label_col else texts, labels, "training data")
     if eval is not None:
         eval_frame = to_frame(eval, "eval data")
         for col, kind in ((text_col, "text"), (label_col, "label")):
-            if col not in eval_frame.columns:
+            if col and col not in eval_frame.columns:
                 raise DataError(
                     f"The eval data has no '{col}' column (the {kind} column of the training data); "
                     f"its columns are: {', '.join(eval_frame.columns)}."
                 )
-        eval_frame = drop_missing(eval_frame, [text_col, label_col], "eval data")
+        eval_frame = drop_missing(eval_frame, columns, "eval data")
         eval_texts = eval_frame[text_col].astype(str).tolist()
-        eval_targets = task.make_targets(eval_frame[label_col].tolist(), labels, "eval data")
+        eval_targets = task.make_targets(eval_frame[label_col].tolist() if label_col else eval_texts, labels, "eval data")
     elif config.eval_fraction > 0:
         strata = targets if labels else [0] * len(targets)
         train_rows, eval_rows = stratified_split(strata, config.eval_fraction, config.seed)
@@ -170,23 +171,20 @@ def prepare_data(data, eval, config: FineTuneConfig, task: Task) -> dict:
 
 def evaluate_encoded(model, enc, task: Task, tokenizer, batch_size: int) -> dict[str, float]:
     """eval_loss and the task's metrics over encoded examples."""
-    from . import metrics
-    from .inference import forward_all
-
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    logits, loss = forward_all(model, enc, batch_size, pad_id, task.float_targets)
-    predictions = task.outputs_to_predictions(logits)
-    scores = metrics.compute(task.metrics, predictions, enc.targets)
-    return {"eval_loss": loss, **{f"eval_{k}": v for k, v in scores.items()}}
+    return task.evaluate(model, enc, tokenizer, batch_size)
 
 
 def prepare_eval(result: FineTuneResult, data, text=None, label=None):
     """Encode new labelled data the way `result` was trained (same columns, labels, length)."""
     frame = to_frame(data, "eval data")
-    text_col, label_col = pick_columns(frame, text or _present(frame, result.text_column), label or _present(frame, result.label_column))
-    frame = drop_missing(frame, [text_col, label_col], "eval data")
-    targets = result.task.make_targets(frame[label_col].tolist(), result.labels, "eval data")
-    return encode(result.tokenizer, frame[text_col].astype(str).tolist(), targets, result.config.max_length)
+    task = result.task
+    text_col, label_col = pick_columns(
+        frame, text or _present(frame, result.text_column), label or _present(frame, result.label_column), need_label=task.needs_target_column
+    )
+    frame = drop_missing(frame, [c for c in (text_col, label_col) if c], "eval data")
+    texts = frame[text_col].astype(str).tolist()
+    targets = task.make_targets(frame[label_col].tolist() if label_col else texts, result.labels, "eval data")
+    return task.encode(result.tokenizer, texts, targets, result.config.max_length)
 
 
 def _resume_point(resume, model, config: FineTuneConfig):
@@ -302,9 +300,9 @@ def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
     if isinstance(model, FineTuneResult):
         model = LoadedModel(model.model, model.tokenizer, model.model_name, model.task.name)
     if isinstance(model, LoadedModel):
-        expected = 1 if task.float_targets else len(labels.names)
+        expected = 1 if task.float_targets else len(labels.names) if labels else None
         got = getattr(model.model.config, "num_labels", expected)
-        if got != expected:
+        if expected is not None and got != expected:
             raise DataError(
                 f"The model '{model.name}' has {got} outputs, but the data needs {expected} "
                 f"({'a number' if task.float_targets else ', '.join(map(str, labels.names))}). "

@@ -27,12 +27,16 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 ALIASES = {
     "minilm": "the bundled all-MiniLM-L6-v2 (22.7 M parameters, offline)",
     "tiny-bert": "a 2-layer BERT with random weights (fast tests, training from scratch)",
+    "tiny-gpt2": "a 2-layer GPT-2 with random weights (causal language modelling from scratch)",
+    "tiny-t5": "a 2-layer T5 encoder-decoder with random weights (seq2seq from scratch)",
 }
 
 # task -> name of the transformers Auto class that builds the model with the right head
 AUTO_CLASSES = {
     "classification": "AutoModelForSequenceClassification",
     "regression": "AutoModelForSequenceClassification",
+    "causal-lm": "AutoModelForCausalLM",
+    "seq2seq": "AutoModelForSeq2SeqLM",
     "encoder": "AutoModel",
 }
 
@@ -135,8 +139,8 @@ def load_model(
             kwargs["label2id"] = {str(l): int(i) for i, l in id2label.items()}
     torch.manual_seed(seed)
     with quiet_transformers():
-        if name_or_path == "tiny-bert":
-            model, tokenizer = _tiny_bert(task, kwargs)
+        if name_or_path in TINY_BUILDERS:
+            model, tokenizer = TINY_BUILDERS[name_or_path](task, kwargs)
         else:
             source = str(bundled_minilm_path()) if name_or_path == "minilm" else _check_source(name_or_path)
             model, tokenizer = _from_pretrained(source, name_or_path, task, kwargs, trust_remote_code)
@@ -205,6 +209,36 @@ def _tiny_bert(task, kwargs):
     )
     auto = getattr(transformers, AUTO_CLASSES[task])
     return auto.from_config(config), tokenizer
+
+
+def _tiny_gpt2(task, kwargs):
+    import transformers
+
+    if task != "causal-lm":
+        raise ModelNotFoundError(f"tiny-gpt2 is a causal language model; use it with task='causal-lm', not {task!r}.")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    config = transformers.GPT2Config(
+        vocab_size=tokenizer.vocab_size, n_positions=512, n_embd=64, n_layer=2, n_head=2,
+        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    return transformers.GPT2LMHeadModel(config), tokenizer
+
+
+def _tiny_t5(task, kwargs):
+    import transformers
+
+    if task != "seq2seq":
+        raise ModelNotFoundError(f"tiny-t5 is an encoder-decoder; use it with task='seq2seq', not {task!r}.")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    config = transformers.T5Config(
+        vocab_size=tokenizer.vocab_size, d_model=64, d_kv=32, d_ff=128, num_layers=2, num_heads=2,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return transformers.T5ForConditionalGeneration(config), tokenizer
+
+
+TINY_BUILDERS = {"tiny-bert": _tiny_bert, "tiny-gpt2": _tiny_gpt2, "tiny-t5": _tiny_t5}
 
 
 @contextlib.contextmanager

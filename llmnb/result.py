@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import FineTuneConfig
-from .data import LabelMap, encode
+from .data import LabelMap
 from .events import TrainState
 from .tasks import Task
 
@@ -72,25 +72,18 @@ class FineTuneResult:
 
     # ------------------------------------------------------------------ using the model
     def predict(self, texts, batch_size: int = 64, return_scores: bool = False):
-        """Labels (in the data's own values) for one text or a list of texts.
+        """Labels (in the data's own values) for one text or a list of texts; numbers for
+        regression; generated text for causal-lm (a continuation) and seq2seq (the output).
 
         With return_scores=True, also the probability of each class (classification) as a
         list of dicts, so you can see how sure the model is.
         """
-        import torch
-
-        from .inference import forward_all
-
         single = isinstance(texts, str)
         batch = [texts] if single else [str(t) for t in texts]
         if not batch:
             return []
-        enc = encode(self.tokenizer, batch, [0.0 if self.task.float_targets else 0] * len(batch), self.config.max_length)
-        logits, _ = forward_all(self.model, enc, batch_size, self.tokenizer.pad_token_id or 0, self.task.float_targets)
-        values = self.task.predictions_to_values(self.task.outputs_to_predictions(logits), self.labels)
-        if return_scores and not self.task.float_targets:
-            probs = torch.softmax(logits, -1).tolist()
-            scores = [dict(zip(self.labels.names, p)) for p in probs]
+        values, scores = self.task.predict(self, batch, batch_size, return_scores)
+        if return_scores and scores is not None:
             return (values[0], scores[0]) if single else (values, scores)
         return values[0] if single else values
 

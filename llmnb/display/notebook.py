@@ -164,7 +164,8 @@ def _header(state: TrainState, color: str) -> str:
 def _info_line(state: TrainState) -> str:
     parts = [f"step {state.step}/{state.max_steps}" if state.max_steps else f"step {state.step}"]
     if state.num_epochs:
-        parts.append(f"epoch {state.epoch:.2f}/{state.num_epochs:g}")
+        planned = f"{state.num_epochs:.2f}".rstrip("0").rstrip(".")  # 2, 2.5, 0.67 (not 0.666667)
+        parts.append(f"epoch {state.epoch:.2f}/{planned}")
     if state.train_loss is not None:
         parts.append(f"loss {fmt_num(state.train_loss)}")
     parts += [speed_text(state), f"elapsed {fmt_duration(state.elapsed)}"]

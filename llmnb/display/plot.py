@@ -108,14 +108,19 @@ def _draw_panel(ax, panel: Panel, x_hi: float) -> None:
         )
     if panel.best_x is not None:
         ax.axvline(panel.best_x, linestyle="--", linewidth=0.8, color="#808080", alpha=0.7)
-        above = ax.get_xaxis_transform()  # x in data units, y in axes units
-        ax.text(panel.best_x, 1.0, "best", transform=above, fontsize=7, ha="center", va="bottom")
+        inside = ax.get_xaxis_transform()  # x in data units, y in axes units
+        # Beside the line, inside the top of the plot (the legend sits above it, as in the SVG).
+        right_half = panel.best_x > 0.8 * x_hi
+        ax.text(panel.best_x, 0.99, "best " if right_half else " best", transform=inside, fontsize=7,
+                ha="right" if right_half else "left", va="top", alpha=0.8)
     values = [y for line in panel.lines for y in line.ys]
     lo, hi = y_range(min(values), max(values))
     if (lo, hi) != (min(values), max(values)):  # a nearly flat series: widen the axis
         ax.set_ylim(lo, hi)
-    if any(line.in_legend and line.xs for line in panel.lines):
-        ax.legend(fontsize=8, frameon=False)
+    legend = [line for line in panel.lines if line.in_legend and line.xs]
+    if legend:  # on the title row, right-aligned, like the live SVG: never over the curves
+        ax.legend(fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                  ncol=len(legend), borderaxespad=0.3, handlelength=1.6, columnspacing=1.2)
     ax.grid(axis="y", alpha=0.2)
 
     def tick_label(value: float, _pos: int) -> str:

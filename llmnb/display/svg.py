@@ -15,7 +15,8 @@ from .series import Line, Panel, chart_panels
 from .text import fmt_tick
 
 WIDTH, HEIGHT = 760, 230
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 32, 38  # plot-area margins inside each panel
+LEFT, RIGHT, TOP, BOTTOM = 52, 18, 32, 38  # plot-area margins inside each panel
+DIGIT_W = 7.0  # rough width of one 12px digit, to keep the last x label inside the chart
 CHAR_W = 6.2  # rough width of one 12px sans-serif character, for laying out the legend
 MIN_SPAN = 0.02  # a y axis spans at least 2% of its largest value (see y_range)
 
@@ -114,13 +115,18 @@ def _panel(panel: Panel, x0: float, w: float, h: int, x_hi: float) -> list[str]:
     for x in x_ticks:
         if x <= x_hi * (1 + 1e-9):  # the x range is exact, not rounded up to a tick
             label = fmt_tick(x, x_step)
-            out.append(f'<text x="{sx(x):.1f}" y="{bottom + 15}" text-anchor="middle">{label}</text>')
+            tx, anchor = sx(x), "middle"
+            if tx + len(label) * DIGIT_W / 2 > x0 + w - 1:  # would run off the chart's right edge
+                tx, anchor = x0 + w - 1, "end"
+            out.append(f'<text x="{tx:.1f}" y="{bottom + 15}" text-anchor="{anchor}">{label}</text>')
     if panel.best_x is not None and 0 <= panel.best_x <= x_hi:
         bx = sx(panel.best_x)
+        # Inside the plot, beside the dashed line: above it the label ran into the title.
+        tx, anchor = (bx - 3, "end") if bx + 30 > right else (bx + 3, "start")
         out.append(
-            f'<line x1="{bx:.1f}" y1="{top - 2}" x2="{bx:.1f}" y2="{bottom}" stroke="currentColor" '
+            f'<line x1="{bx:.1f}" y1="{top}" x2="{bx:.1f}" y2="{bottom}" stroke="currentColor" '
             'stroke-opacity="0.4" stroke-dasharray="3 3"/>'
-            f'<text x="{bx:.1f}" y="{top - 4}" font-size="10" text-anchor="middle" opacity="0.7">best</text>'
+            f'<text x="{tx:.1f}" y="{top + 9}" font-size="10" text-anchor="{anchor}" opacity="0.7">best</text>'
         )
     for line in panel.lines:
         out += _series(line, sx, sy)
