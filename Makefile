@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo lab test test-fast notebooks clean
+.PHONY: setup demo lab test test-fast test-browser clean
 
 setup:
 	@$(PYTHON) scripts/setup_env.py
@@ -19,7 +19,13 @@ lab: setup
 	$(VENV)/bin/jupyter lab tutorials/
 
 test: setup
+	@sh scripts/install_browser.sh
 	MPLBACKEND=Agg $(PY) -m pytest -q
+
+# Only the JupyterLab-in-Chromium tests (tests/browser).
+test-browser: setup
+	@sh scripts/install_browser.sh
+	$(PY) -m pytest -q tests/browser
 
 # Unit tests only: no MiniLM fine-tunes, notebooks or browser.
 test-fast: setup

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "finetune": "finetune",
+    "finetune": "finetuning",
     "FineTuneConfig": "config",
     "FineTuneResult": "result",
     "load_model": "models",

@@ -55,7 +55,7 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     """
     from .config import FineTuneConfig
     from .data import LabelMap
-    from .finetune import prepare_data
+    from .finetuning import prepare_data
     from .result import FineTuneResult
     from .tasks import get_task
 

@@ -107,7 +107,9 @@ class LlmnbMagics(Magics):
             return self.shell.user_ns[name]
         if Path(name).expanduser().exists() or name in datasets.names():
             return name
-        variables = [k for k, v in self.shell.user_ns.items() if not k.startswith("_") and type(v).__name__ in ("DataFrame", "Dataset", "list", "dict")]
+        hidden = getattr(self.shell, "user_ns_hidden", {})  # IPython's own In, Out, ...
+        variables = [k for k, v in self.shell.user_ns.items()
+                     if not k.startswith("_") and k not in hidden and type(v).__name__ in ("DataFrame", "Dataset", "list", "dict")]
         hint = f" Variables that could hold data: {', '.join(sorted(variables)[:8])}." if variables else ""
         raise UsageError(
             f"No variable, file or bundled data set called '{name}' for the {what}. Define it in the notebook, "
@@ -156,7 +158,7 @@ class LlmnbMagics(Magics):
         gets the best weights so far. Same options as llmnb.finetune(...).
         """
         from .errors import TrainingError
-        from .finetune import finetune
+        from .finetuning import finetune
 
         line = self._expand_names(line)
         try:

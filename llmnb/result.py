@@ -89,7 +89,7 @@ class FineTuneResult:
 
     def evaluate(self, data, text: str | None = None, label: str | None = None) -> dict[str, float]:
         """Metrics of the held weights on new labelled data (a DataFrame, file, list of dicts...)."""
-        from .finetune import evaluate_encoded, prepare_eval
+        from .finetuning import evaluate_encoded, prepare_eval
 
         enc = prepare_eval(self, data, text, label)
         return evaluate_encoded(self.model, enc, self.task, self.tokenizer, self.config.batch_size)

@@ -77,7 +77,7 @@ def test_max_steps_and_grad_accumulation(easy_rows, tiny_options):
 
 
 def test_engine_never_imports_display_code():
-    code = "import sys, llmnb.engine, llmnb.finetune; bad = [m for m in ('IPython', 'ipywidgets', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    code = "import sys, llmnb.engine, llmnb.finetuning; bad = [m for m in ('IPython', 'ipywidgets', 'matplotlib') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -109,3 +109,15 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_result(easy_rows, easy_eval
     import torch
 
     assert all(torch.isfinite(p).all() for p in result.model.parameters())  # the good weights came back
+
+
+def test_public_names_survive_submodule_imports():
+    """Importing a submodule binds its name on the package: no module may share a public name."""
+    code = (
+        "import importlib, pkgutil, types, llmnb\n"
+        "for m in pkgutil.walk_packages(llmnb.__path__, 'llmnb.'): importlib.import_module(m.name)\n"
+        "bad = [n for n in llmnb._LAZY if isinstance(getattr(llmnb, n), types.ModuleType)]\n"
+        "print(bad); raise SystemExit(bool(bad))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

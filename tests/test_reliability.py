@@ -25,7 +25,7 @@ def test_interrupt_at_a_random_step_keeps_model_and_checkpoint(step, easy_rows, 
 
 
 def test_interrupt_during_evaluation(easy_rows, easy_eval_rows, tiny_options, monkeypatch):
-    ft_module = importlib.import_module("llmnb.finetune")  # the module, not the function of the same name
+    ft_module = importlib.import_module("llmnb.finetuning")
 
     real, calls = ft_module.evaluate_encoded, []
 
@@ -77,7 +77,7 @@ def test_skip_bad_batches_policy(easy_rows, tiny_options):
 
 
 def test_cpu_memory_is_checked_before_training(easy_rows, monkeypatch):
-    ft_module = importlib.import_module("llmnb.finetune")  # the module, not the function of the same name
+    ft_module = importlib.import_module("llmnb.finetuning")
 
     monkeypatch.setattr(ft_module, "_available_memory", lambda: 10 * 2**20)  # 10 MB free
     with pytest.raises(llmnb.ConfigError, match=r"needs about .* GB of memory but only 0.0 GB is free"):

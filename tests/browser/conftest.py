@@ -98,6 +98,7 @@ def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
         pytest.skip("chromium not found: run scripts/install_browser.sh (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'")
     return path
 
 
