@@ -32,8 +32,20 @@ _LAZY = {
     "ConfigError": "errors",
     "ModelNotFoundError": "errors",
     "TrainingError": "errors",
+    "quantize": "compress",
+    "prune": "compress",
+    "ensemble": "compress",
+    "explain": "interpret",
+    "export_script": "export",
+    "launch": "export",
+    "LiveCallback": "bridge",
+    "pretrain": "pretraining",
+    "PretrainConfig": "pretraining",
+    "PretrainResult": "pretraining",
+    "train_tokenizer": "pretraining",
+    "build_corpus": "corpus",
 }
-_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check")
+_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check", "compress", "export", "bridge", "interpret", "corpus")
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 

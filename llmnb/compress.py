@@ -26,15 +26,11 @@ from dataclasses import dataclass, field
 
 from .errors import LlmnbError
 
-SAMPLE_TEXTS = [
-    "The staff were friendly and the room was spotless.",
-    "It stopped working after two days and support never answered.",
-    "A decent film, a little long in the middle.",
-    "Best purchase I have made this year.",
-    "The food arrived cold and the waiter was rude.",
-    "Not bad at all for the price.",
-    "I would not recommend this phone to anyone.",
-    "Lovely view, comfortable bed, quiet street.",
+SAMPLE_TEXTS = [  # timed when no texts or eval data are given
+    "The staff were friendly and the room was spotless.", "It stopped working after two days and support never answered.",
+    "A decent film, a little long in the middle.", "Best purchase I have made this year.",
+    "The food arrived cold and the waiter was rude.", "Not bad at all for the price.",
+    "I would not recommend this phone to anyone.", "Lovely view, comfortable bed, quiet street.",
 ]
 
 
@@ -57,13 +53,8 @@ class CompressionReport:
     device: str = "cpu"
     notes: list = field(default_factory=list)
 
-    @property
-    def accuracy_before(self):
-        return self.metrics[0].get("eval_accuracy")
-
-    @property
-    def accuracy_after(self):
-        return self.metrics[1].get("eval_accuracy")
+    accuracy_before = property(lambda self: self.metrics[0].get("eval_accuracy"))
+    accuracy_after = property(lambda self: self.metrics[1].get("eval_accuracy"))
 
     def rows(self):
         """(what, before, after, after/before) for every measured quantity."""
@@ -253,10 +244,21 @@ def _device(model):
 
 
 def _serialized(model) -> bytes:
+    """The bytes `torch.save(model.state_dict())` writes (what we call the model's size)."""
+    import pickle
+    import types
+
     import torch
 
+    class Pickler(pickle.Pickler):
+        # Quantized tensors carry a torch.qscheme, which pickle looks up by scanning sys.modules;
+        # transformers leaves placeholder modules there that raise ImportError when scanned.
+        # The size is all we need, so the qscheme is written as its name.
+        def reducer_override(self, obj):
+            return (str, (str(obj),)) if isinstance(obj, torch.qscheme) else NotImplemented
+
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(model.state_dict(), buffer, pickle_module=types.SimpleNamespace(Pickler=Pickler, __name__="pickle"))
     return buffer.getvalue()
 
 

@@ -198,7 +198,7 @@ def _opening(s: _Story) -> list[str]:
     if rng.random() < 0.6:
         second = rng.choice([
             "{sub_cap} liked to {activity} every day.",
-            "{sub_cap} had a {color} {obj} that {sub} loved very much.",
+            f"{{sub_cap}} had {_article(s.color)} {{color}} {{obj}} that {{sub}} loved very much.",
             "{pos_cap} mom said, \"Be good and have fun.\"",
             "It was a {weather} day, and {name} felt {good}.",
         ])

@@ -26,7 +26,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .errors import ConfigError, LlmnbError, TrainingError
+from .errors import LlmnbError, TrainingError
 
 MARKER = "written by llmnb.export_script"
 HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # where an alias lives on the Hub

@@ -2,7 +2,9 @@
 
     %finetune [MODEL] DATA [--eval DATA] [--epochs N] ... [--name VAR]
     %%finetune [MODEL] DATA            (options in the body, one `key: value` per line)
+    %pretrain [CORPUS] [--steps N] [--width N] ... [--name VAR]
     %llm_load [MODEL] [--task T] [--num-labels N] [--name VAR]
+    %explain [VAR] TEXT [--layer N] [--head H]
 
 Flags and their help come from `FineTuneConfig`'s field metadata, so `%finetune?` always
 matches the API. Mistakes the API detects become one-line `UsageError`s (no traceback).
@@ -93,6 +95,14 @@ def _body_options(cell: str) -> dict:
         else:
             options[key] = value
     return options
+
+
+def _pretrain_help(name: str) -> str:
+    """A %pretrain flag's help: the PretrainConfig field's help and default."""
+    from .pretraining import PretrainConfig
+
+    f = PretrainConfig.__dataclass_fields__[name]
+    return f.metadata["help"] + ("" if f.default is None else f" Default: {f.default}.")
 
 
 @magics_class
@@ -195,6 +205,68 @@ class LlmnbMagics(Magics):
             print(f"llmnb: result in `{name}`: {name}.predict(texts), {name}.metrics, {name}.history, {name}.save(folder)")
 
     @magic_arguments()
+    @argument("corpus", metavar="CORPUS", nargs="?", default=None,
+              help="Text to pretrain on: a notebook variable (list of strings, str), a .txt file, or 'stories' "
+                   "(the default: short stories llmnb builds, see llmnb.corpus).")
+    @argument("--steps", type=int, default=None, metavar="N", help=_pretrain_help("max_steps"))
+    @argument("--layers", type=int, default=None, metavar="N", help=_pretrain_help("layers"))
+    @argument("--width", type=int, default=None, metavar="N", help=_pretrain_help("width"))
+    @argument("--vocab", type=int, default=None, metavar="N", help=_pretrain_help("vocab_size"))
+    @argument("--block", type=int, default=None, metavar="N", help=_pretrain_help("block_size"))
+    @argument("--lr", type=float, default=None, metavar="LR", help=_pretrain_help("lr"))
+    @argument("--name", metavar="VAR", default="gpt", help="Variable that receives the result. Default: gpt.")
+    @argument("--no-plot", dest="plot", action="store_const", const=False, default=None, help="No live plot.")
+    @argument("--quiet", dest="quiet", action="store_const", const=True, default=None, help="Print nothing.")
+    @no_var_expand
+    @line_magic
+    def pretrain(self, line):
+        """Pretrain a small GPT and its tokenizer from scratch; the result goes to a variable (default `gpt`).
+
+        Examples:
+            %pretrain                                  (the stories llmnb builds; fast profile: about a minute)
+            %pretrain my_texts --steps 1000 --width 256
+            %pretrain book.txt --block 128 --name book_gpt
+
+        Then gpt.generate("Once upon a time"), gpt.samples_before, gpt.start_perplexity,
+        gpt.final_perplexity, gpt.history, gpt.save(folder). Ctrl-C stops early and keeps the
+        best weights so far. Same options as llmnb.pretrain(...) (see llmnb.PretrainConfig).
+        """
+        from .errors import TrainingError
+        from .pretraining import BUNDLED
+        from .pretraining import pretrain as run_pretrain
+
+        args = parse_argstring(self.pretrain, self._expand_names(line))
+        if not args.name.isidentifier():
+            raise UsageError(f"--name {args.name!r} is not a valid Python variable name.")
+        flags = {"max_steps": args.steps, "layers": args.layers, "width": args.width, "vocab_size": args.vocab,
+                 "block_size": args.block, "lr": args.lr, "plot": args.plot, "quiet": args.quiet}
+        options = {k: v for k, v in flags.items() if v is not None}
+        corpus = args.corpus
+        if corpus is not None and corpus in self.shell.user_ns:
+            corpus = self.shell.user_ns[corpus]
+        elif corpus is not None and corpus != BUNDLED and not Path(corpus).expanduser().is_file():
+            hidden = getattr(self.shell, "user_ns_hidden", {})
+            texts = [k for k, v in self.shell.user_ns.items()
+                     if not k.startswith("_") and k not in hidden and isinstance(v, (list, str))]
+            hint = f" Variables that could hold text: {', '.join(sorted(texts)[:8])}." if texts else ""
+            raise UsageError(
+                f"No variable or file called '{corpus}' to pretrain on. Define it in the notebook (a list of strings "
+                f"or a str), give a .txt file path, or leave it out for the bundled '{BUNDLED}'.{hint}"
+            )
+        try:
+            result = run_pretrain(corpus, **options)
+        except TrainingError as e:
+            if getattr(e, "result", None) is not None:
+                self.shell.user_ns[args.name] = e.result
+            raise UsageError(f"{e} The result is in `{args.name}`.") from None
+        except LlmnbError as e:
+            raise UsageError(str(e)) from None
+        self.shell.user_ns[args.name] = result
+        if not result.config.quiet:
+            n = args.name
+            print(f"llmnb: result in `{n}`: {n}.generate(prompt), {n}.samples_before, {n}.final_perplexity, {n}.history, {n}.save(folder)")
+
+    @magic_arguments()
     @argument("model", metavar="MODEL", nargs="?", default="minilm", help="Alias, Hub id or folder. Default: minilm.")
     @argument("--task", default="classification", help="Head: classification, regression or encoder (no head).")
     @argument("--num-labels", type=int, default=2, help="Classes of the classification head. Default: 2.")
@@ -217,9 +289,58 @@ class LlmnbMagics(Magics):
         print(f"llmnb: {loaded.summary()} -> `{args.name}`")
 
 
+    @no_var_expand
+    @line_magic
+    def explain(self, line):
+        """Which tokens made the model decide, and where it looks.
+
+            %explain [VAR] TEXT [--layer N] [--head H] [--target LABEL]
+
+        VAR is a FineTuneResult or LoadedModel in the notebook (default: ft). The text needs no
+        quotes. Shows the tokens coloured by gradient x input saliency and the attention map of
+        one layer (default: the last; one head, or the mean of all). Examples:
+            %explain The staff were lovely but the room was dirty.
+            %explain ft2 It doesn't work. --layer 0 --head 3
+        """
+        from .interpret import explain
+        from .models import LoadedModel
+        from .result import FineTuneResult
+
+        # Parsed by hand, not with argparse: the text must not need quotes ("doesn't").
+        options, words, tokens = {"layer": -1, "head": None, "target": None}, [], line.split()
+        while tokens:
+            token = tokens.pop(0)
+            if re.fullmatch(r"--[a-z][\w-]*", token):
+                if token[2:] not in options:
+                    raise UsageError(f"Unknown flag {token}: %explain takes --layer, --head and --target. See %explain?")
+                if not tokens:
+                    raise UsageError(f"{token} needs a value, e.g. {token} 0.")
+                options[token[2:]] = tokens.pop(0)
+            else:
+                words.append(token)
+        for key in ("layer", "head"):
+            if isinstance(options[key], str):
+                try:
+                    options[key] = int(options[key])
+                except ValueError:
+                    raise UsageError(f"--{key} takes a whole number (0 is the first, -1 the last), not {options[key]!r}.") from None
+        source = "ft"
+        if len(words) > 1 and isinstance(self.shell.user_ns.get(words[0]), (FineTuneResult, LoadedModel)):
+            source = words.pop(0)
+        text = " ".join(words).strip().strip("\"'")
+        if not text:
+            raise UsageError("Give the text to explain: %explain [VAR] TEXT, e.g. %explain The room was lovely.")
+        if source not in self.shell.user_ns:
+            raise UsageError("Nothing called `ft` to explain: fine-tune first (%finetune ...) or name the variable: %explain VAR TEXT.")
+        try:
+            return explain(self.shell.user_ns[source], text, **options)
+        except LlmnbError as e:
+            raise UsageError(str(e)) from None
+
+
 # A typo such as --epoch must be an error, not silently taken as --epochs (argparse would
 # accept the prefix; IPython's parser class does not take allow_abbrev in its constructor).
-for _magic in (LlmnbMagics.finetune, LlmnbMagics.llm_load):
+for _magic in (LlmnbMagics.finetune, LlmnbMagics.llm_load, LlmnbMagics.pretrain):
     _magic.parser.allow_abbrev = False
 
 

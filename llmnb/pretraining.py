@@ -1,7 +1,7 @@
 """`llmnb.pretrain`: a tokenizer and a small GPT trained from nothing on a text corpus.
 
     gpt = llmnb.pretrain()                              # the stories llmnb builds (llmnb.corpus)
-    gpt = llmnb.pretrain("my_book.txt", width=128, max_steps=2000)
+    gpt = llmnb.pretrain("my_book.txt", width=256, max_steps=2000)
     gpt = llmnb.pretrain(list_of_texts, config=llmnb.PretrainConfig(layers=4))
     gpt.samples_before          # what the untrained model wrote (random tokens)
     gpt.generate("Once upon a time")
@@ -21,6 +21,7 @@ vocabulary size; the headline number of the run is how far it falls.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -32,17 +33,19 @@ from pathlib import Path
 
 from .config import DEVICES, PRECISIONS, _check_choice, _check_number, _unknown_message
 from .errors import ConfigError, DataError
-from .events import FAILED, Callback, TrainState
+from .events import FAILED, INTERRUPTED, Callback, TrainState
 
 EOS = "<|endoftext|>"  # separates documents; also the padding and start-of-text token
 BUNDLED = "stories"  # the corpus llmnb builds itself (llmnb.corpus.build_corpus)
 DEFAULT_PROMPTS = ("Once upon a time", "One day, Tom went to the park", '"Look at my')
-MAX_EVAL_TOKENS = 32_768  # validation is capped so an evaluation costs about as much as a few steps
+MAX_EVAL_TOKENS = 32_768  # validation is capped so that evaluating a big corpus stays cheap
 META_FILE = "llmnb.json"
 
-# Steps when max_steps is not given, by LLMNB_PROFILE. "fast" fits a tutorial on a 2-core
-# laptop CPU (about a minute); "full" trains 5x longer (minutes on a CPU, seconds on a GPU).
-PROFILE_STEPS = {"fast": 600, "full": 3000}
+# Steps when max_steps is not given, by LLMNB_PROFILE. "fast" fits a tutorial on a 2-core CPU:
+# with the default model and corpus, 200 steps took 17-19 s of CPU time (44-55 s of wall time on
+# a machine busy with other jobs, load average 8-9) and took validation perplexity from 1012 to
+# 2.3. "full" trains 7.5x longer (a few minutes on a CPU; a GPU, which device="auto" picks, is faster).
+PROFILE_STEPS = {"fast": 200, "full": 1500}
 
 
 def profile() -> str:
@@ -63,15 +66,15 @@ class PretrainConfig:
     # The tokenizer and the model
     vocab_size: int = _opt(1000, "Tokens in the byte-level BPE vocabulary trained on the corpus (>= 260).")
     layers: int = _opt(2, "Transformer blocks of the GPT.")
-    width: int = _opt(64, "Hidden size of the GPT (a multiple of heads).")
+    width: int = _opt(128, "Hidden size of the GPT (a multiple of heads).")
     heads: int = _opt(4, "Attention heads per block.")
     block_size: int = _opt(64, "Tokens of context the model sees; the corpus is cut into blocks this long.")
     dropout: float = _opt(0.0, "Dropout in the GPT (0 suits short runs on small models).")
     # How long and how fast
-    max_steps: int | None = _opt(None, "Optimizer steps (default: 600 in the fast profile, 3000 in full; LLMNB_PROFILE).")
+    max_steps: int | None = _opt(None, "Optimizer steps (default: 200 in the fast profile, 1500 in full; LLMNB_PROFILE).")
     batch_size: int = _opt(16, "Blocks per optimizer step.")
-    lr: float = _opt(3e-3, "Peak learning rate of AdamW (small models from scratch like large ones).")
-    warmup: float = _opt(0.05, "Fraction of steps over which the learning rate rises linearly from 0.")
+    lr: float = _opt(6e-3, "Peak learning rate of AdamW (small models trained from scratch take large ones).")
+    warmup: float = _opt(0.1, "Fraction of steps over which the learning rate rises linearly from 0 (less made the loss spike).")
     schedule: str = _opt("cosine", "Learning-rate decay after warmup: linear, cosine or constant.")
     weight_decay: float = _opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
     grad_clip: float | None = _opt(1.0, "Clip the gradient norm to this value (none to disable).")
@@ -84,6 +87,9 @@ class PretrainConfig:
     device: str = _opt("auto", "Where to train: auto (GPU when present), cpu, cuda or mps.")
     precision: str = _opt("auto", "Number format: auto (bf16 where it pays, fp16 only on CUDA), fp32, bf16, fp16.")
     log_every: int | None = _opt(None, "Record the training loss every N steps (default: about 100 points per run).")
+    threads: int | None = _opt(
+        None, "CPU threads while training (default: the cores not busy with other work, from the load average; at least 1)."
+    )
     # Display
     plot: bool = _opt(True, "Show the live training curve.")
     quiet: bool = _opt(False, "Print nothing (no progress, no plot, no samples): for graded or batch runs.")
@@ -105,7 +111,7 @@ class PretrainConfig:
         _check_number("warmup", self.warmup, minimum=0, maximum=1)
         _check_number("weight_decay", self.weight_decay, minimum=0)
         _check_number("seed", self.seed, minimum=0, integer=True)
-        for name in ("max_steps", "eval_every", "early_stopping", "log_every"):
+        for name in ("max_steps", "eval_every", "early_stopping", "log_every", "threads"):
             if getattr(self, name) is not None:
                 _check_number(name, getattr(self, name), minimum=1, integer=True)
         if self.grad_clip is not None:
@@ -360,7 +366,8 @@ class PretrainResult:
         seed gives the same text. An empty prompt starts a new document. The context is the
         last `block_size` tokens, the length the model was trained on.
         """
-        return generate(self.model, self.tokenizer, prompt, max_new_tokens, temperature, seed, top_k, self.config.block_size)
+        with cpu_threads(auto_threads(next(self.model.parameters()).device)):
+            return generate(self.model, self.tokenizer, prompt, max_new_tokens, temperature, seed, top_k, self.config.block_size)
 
     def save(self, directory) -> Path:
         """Write safetensors weights, the tokenizer and llmnb.json (options and perplexities).
@@ -486,7 +493,11 @@ class _EvaluateAtStart(Callback):
 
     def on_train_begin(self, state):
         if state.step == 0 and not any(r.get("step") == 0 and "eval_loss" in r for r in state.history):
-            self.engine._evaluate()
+            try:
+                self.engine._evaluate()
+            except KeyboardInterrupt:  # the engine's own handler is not active yet: end the run the same way
+                state.status = INTERRUPTED
+                state.message = "interrupted at step 0, before training"
 
 
 def pack(ids: list[int], block_size: int):
@@ -509,8 +520,6 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
     """
     import time
 
-    import torch
-
     started = time.perf_counter()
     config = (config or PretrainConfig()).replace(**options) if options else (config or PretrainConfig())
     docs, corpus_name = read_corpus(corpus, config.corpus_chars, config.seed)
@@ -520,6 +529,7 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
     tokenizer = train_tokenizer(train_docs, config.vocab_size)
     train_ids = encode_stream(tokenizer, train_docs)
     eval_ids = encode_stream(tokenizer, eval_docs)
+    tokenizer.model_max_length = config.block_size  # after encoding whole documents: the model's context
     if not eval_docs:  # a single document: validate on its last tokens
         cut = len(train_ids) - max(config.block_size, int(len(train_ids) * config.eval_fraction))
         train_ids, eval_ids = train_ids[:cut], train_ids[cut:]
@@ -533,13 +543,53 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
             f"Give more text (about {need:,.0f} tokens or more) or a smaller block_size."
         )
 
-    from .display import make_display
-    from .engine import Engine
-    from .models import quiet_transformers, resolve_device
+    from .models import resolve_device
 
     device = resolve_device(config.device)
-    model = build_model(tokenizer, config).to(device)
-    samples_before = _samples(model, tokenizer, config)
+    threads = config.threads or auto_threads(device)
+    with cpu_threads(threads):
+        model = build_model(tokenizer, config).to(device)
+        samples_before = _samples(model, tokenizer, config)
+        plan = f"{corpus_name}: {len(docs)} documents, {len(train_ids):,} training tokens, {len(eval_blocks) * config.block_size:,} validation tokens"
+        state = _train(model, tokenizer, config, train_ids, n_train_blocks, eval_blocks, callbacks, plan, samples_before)
+        samples_after = _samples(model, tokenizer, config)
+    result = PretrainResult(
+        model=model,
+        tokenizer=tokenizer,
+        config=config,
+        state=state,
+        samples_before=samples_before,
+        samples_after=samples_after,
+        corpus_name=corpus_name,
+        documents=len(docs),
+        train_tokens=len(train_ids),
+        eval_tokens=len(eval_blocks) * config.block_size,
+        seconds=time.perf_counter() - started,
+    )
+    if not config.quiet:
+        for text in samples_after.values():
+            print(f"llmnb: after training:  {text!r}")
+        print(
+            f"llmnb: validation perplexity {_num(result.start_perplexity)} -> {_num(result.final_perplexity)} "
+            f"in {state.step} steps ({result.seconds:.0f} s)"
+        )
+    if state.status == FAILED:
+        from .errors import TrainingError
+
+        error = TrainingError(state.message)
+        error.result = result  # the magic binds it, so nothing trained is lost
+        raise error
+    return result
+
+
+def _train(model, tokenizer, config, train_ids, n_train_blocks, eval_blocks, callbacks, data_text, samples_before) -> TrainState:
+    """Run the engine (with the display) over packed blocks; returns the final TrainState."""
+    import torch
+
+    from .display import make_display
+    from .engine import Engine
+    from .models import quiet_transformers
+
     engine_config = config.engine_config()
 
     def train_batches(epoch):
@@ -567,39 +617,12 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
     engine = Engine(model, engine_config, train_batches, steps_per_epoch, evaluate, [display, *callbacks], state)
     engine.callbacks.callbacks.append(_EvaluateAtStart(engine))  # after the display opened
     if not config.quiet:
-        print(_plan(engine, config, tokenizer, corpus_name, len(docs), len(train_ids), len(eval_blocks) * config.block_size))
-        for prompt, text in samples_before.items():
+        print(_plan(engine, config, tokenizer, data_text))
+        for text in samples_before.values():
             print(f"llmnb: before training: {text!r}")
     with quiet_transformers():
         engine.fit()
-    samples_after = _samples(model, tokenizer, config)
-    result = PretrainResult(
-        model=model,
-        tokenizer=tokenizer,
-        config=config,
-        state=state,
-        samples_before=samples_before,
-        samples_after=samples_after,
-        corpus_name=corpus_name,
-        documents=len(docs),
-        train_tokens=len(train_ids),
-        eval_tokens=len(eval_blocks) * config.block_size,
-        seconds=time.perf_counter() - started,
-    )
-    if not config.quiet:
-        for prompt, text in samples_after.items():
-            print(f"llmnb: after training:  {text!r}")
-        print(
-            f"llmnb: validation perplexity {_num(result.start_perplexity)} -> {_num(result.final_perplexity)} "
-            f"in {state.step} steps ({result.seconds:.0f} s)"
-        )
-    if state.status == FAILED:
-        from .errors import TrainingError
-
-        error = TrainingError(state.message)
-        error.result = result  # the magic binds it, so nothing trained is lost
-        raise error
-    return result
+    return state
 
 
 def build_model(tokenizer, config: PretrainConfig):
@@ -650,14 +673,51 @@ def _samples(model, tokenizer, config: PretrainConfig) -> dict[str, str]:
     return {p: generate(model, tokenizer, p, 40, 0.8, i, None, config.block_size) for i, p in enumerate(config.prompts)}
 
 
-def _plan(engine, config: PretrainConfig, tokenizer, corpus_name, n_docs, n_train, n_eval) -> str:
+def _plan(engine, config: PretrainConfig, tokenizer, data_text: str) -> str:
+    """One line that says what is about to happen, with the defaults in force."""
+    import torch
+
     s = engine.state
     precision = str(engine.autocast_dtype).replace("torch.", "") if engine.autocast_dtype else "fp32"
     params = sum(p.numel() for p in engine.model.parameters())
+    where = f"{engine.device}, {torch.get_num_threads()} threads" if engine.device.type == "cpu" else str(engine.device)
     return (
         f"llmnb: pretraining a {config.layers}-layer GPT (width {config.width}, {params / 1e6:.2f} M parameters) "
-        f"from scratch on {corpus_name}: {n_docs} documents, {n_train:,} training tokens, {n_eval:,} validation tokens "
-        f"(byte-level BPE, {len(tokenizer)} tokens); {s.max_steps} steps ({s.num_epochs:.1f} epochs) of "
-        f"{config.batch_size} x {config.block_size} tokens, lr {config.lr:g}, {precision} on {engine.device} "
-        f"(profile {profile()})"
+        f"from scratch on {data_text}; byte-level BPE tokenizer of {len(tokenizer)} tokens; {s.max_steps} steps "
+        f"({s.num_epochs:.1f} epochs) of {config.batch_size} x {config.block_size} tokens, lr {config.lr:g}, "
+        f"{precision} on {where} (profile {profile()})"
     )
+
+
+def auto_threads(device) -> int | None:
+    """CPU threads for training: the cores not busy with other work, at least 1 (None off the CPU).
+
+    Measured on a 2-core machine running other jobs (load average ~6): a 2-layer GPT took
+    2.1 s per step with 2 threads and 0.19 s with 1, because each thread waits at every
+    operation for the slowest one. On an idle machine all cores are used.
+    """
+    import torch
+
+    if device.type != "cpu":
+        return None
+    current = torch.get_num_threads()
+    try:
+        busy = int(os.getloadavg()[0])
+    except (OSError, AttributeError):  # no load average (Windows)
+        return current
+    return max(1, min(current, (os.cpu_count() or current) - busy))
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None):
+    """Run with `threads` torch CPU threads, then put the previous number back."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -206,8 +206,10 @@ def _check_index(what: str, value, count: int) -> int:
 def _target_index(target, names, logits) -> int:
     if target is None:
         return int(logits.argmax()) if len(logits) > 1 else 0
-    if names and target in names:
-        return names.index(target)
+    if names and str(target) in map(str, names):  # "1" names the label 1 too (as typed in %explain)
+        return [str(n) for n in names].index(str(target))
+    if isinstance(target, str) and target.isdigit():
+        target = int(target)  # a class index typed as text
     if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(logits):
         return target
     known = ", ".join(map(str, names)) if names else f"0 to {len(logits) - 1}"
