@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from conftest import make_easy_sentiment
+from easy_data import make_easy_sentiment
 
 import llmnb
 from llmnb.bridge import LiveCallback, attach

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 import torch
 
-from conftest import TINY, make_easy_sentiment
+from easy_data import TINY, make_easy_sentiment
 
 import llmnb
 from llmnb.compress import CompressError, ensemble, prune, quantize

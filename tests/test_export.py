@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import make_easy_sentiment
+from easy_data import make_easy_sentiment
 
 import llmnb
 from llmnb.export import ExportError, LaunchError, export_script, launch
