@@ -18,6 +18,16 @@ def runs_in_tmp(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="session")
+def shell():
+    """One IPython shell for the whole session (IPython allows only one) with llmnb loaded."""
+    from IPython.testing.globalipapp import get_ipython, start_ipython
+
+    ipython = start_ipython() or get_ipython()
+    ipython.run_line_magic("load_ext", "llmnb")
+    return ipython
+
+
 @pytest.fixture
 def easy_rows():
     return make_easy_sentiment(160, seed=0)

@@ -41,11 +41,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def ip(tmp_path_factory):
-    from IPython.testing.globalipapp import start_ipython
-
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "llmnb")
+def ip(tmp_path_factory, shell):
     tmp = tmp_path_factory.mktemp("inputs")
     (tmp / "data.parquet").write_text("not really")
     (tmp / "ragged.csv").write_text("text,label\nfine,positive\ntoo,many,fields\n")

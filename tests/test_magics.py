@@ -4,12 +4,8 @@ import pytest
 from IPython.core.error import UsageError
 
 
-@pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import start_ipython
-
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "llmnb")
+@pytest.fixture
+def ip(shell):
     return shell
 
 
