@@ -1,9 +1,9 @@
 """Does `llmnb.finetune` with its DEFAULT options match Hugging Face's Trainer and a plain
 PyTorch loop, in accuracy and in wall time, on the same data?
 
-    PYTHONPATH=. python benchmarks/vs_trainer.py              # 2 rounds (a few minutes on a laptop CPU)
-    PYTHONPATH=. python benchmarks/vs_trainer.py --repeats 5  # steadier medians
-    PYTHONPATH=. python benchmarks/vs_trainer.py --quick      # 1 round
+    python benchmarks/vs_trainer.py              # 2 rounds (a few minutes on a laptop CPU)
+    python benchmarks/vs_trainer.py --repeats 5  # steadier medians
+    python benchmarks/vs_trainer.py --quick      # 1 round
 
 Contenders, all on the bundled MiniLM, trained on reviews (480 rows), tested on reviews_test (240):
   llmnb    llmnb.finetune("minilm", train, eval=test, quiet=True): nothing changed.
@@ -22,73 +22,23 @@ means llmnb was faster than that baseline; accuracies are fractions of the 240 t
 Caveat: llmnb validates on the test set it is scored on and keeps its best epoch's weights
 ("best step" column); the baselines keep their last weights.
 """
-import os
+import argparse
+import json
+import statistics
+import tempfile
+import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import BATCH, EPOCHS, LR, SEED, accuracy, load_data, load_minilm, tokenize, versions, warm_up
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
+import torch  # noqa: E402  (after common, which sets the offline environment first)
 import transformers  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    PrinterCallback,
-    Trainer,
-    TrainingArguments,
-)
-from transformers.models.bert import modeling_bert  # noqa: E402,F401  (a lazy import, done before timing)
+from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments  # noqa: E402
 
-import llmnb  # noqa: E402
 import llmnb.display  # noqa: E402,F401
 import llmnb.engine  # noqa: E402
 import llmnb.inference  # noqa: E402,F401
-import llmnb.metrics  # noqa: E402
 from llmnb import finetune  # noqa: E402  (the function; importing it here keeps the import out of the timing)
 from llmnb.models import bundled_minilm_path  # noqa: E402
-from llmnb.tasks import get_task  # noqa: E402
-
-SEED, LR, EPOCHS, BATCH, MAX_LENGTH = 42, 5e-5, 3, 16, 128
-
-
-def load_data():
-    train, test = llmnb.datasets.load("reviews"), llmnb.datasets.load("reviews", "test")
-    names = sorted(set(train["label"]))  # label ids in sorted order, as llmnb numbers them
-    return {
-        "frames": (train, test),
-        "names": names,
-        "train": (train["text"].astype(str).tolist(), [names.index(y) for y in train["label"]]),
-        "test": (test["text"].astype(str).tolist(), [names.index(y) for y in test["label"]]),
-    }
-
-
-def load_minilm(path):
-    torch.manual_seed(SEED)  # the new classifier head starts the same in every round
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    return model, tokenizer
-
-
-def tokenize(tokenizer, texts, labels):
-    enc = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)
-    return [{"input_ids": i, "attention_mask": m, "labels": y} for i, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
-
-
-@torch.no_grad()
-def accuracy(model, tokenizer, texts, labels, batch_size=64):
-    model.eval()
-    correct = 0
-    for s in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[s : s + batch_size], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
-        correct += (model(**batch).logits.argmax(-1) == torch.tensor(labels[s : s + batch_size])).sum().item()
-    return correct / len(texts)
 
 
 # ----------------------------------------------------------------------------- contenders
@@ -161,18 +111,6 @@ def run_plain(data, path):
 CONTENDERS = {"llmnb": run_llmnb, "trainer": run_trainer, "plain": run_plain}
 
 
-def warm_up(path):
-    """Untimed: read the weights into the page cache and run each kernel kind once (fp32 and
-    bf16 autocast) and load llmnb's metrics, so the first timed contender pays no first-call
-    costs that the others skip."""
-    model, tokenizer = load_minilm(path)
-    batch = tokenizer(["a warm-up sentence", "another one"], padding=True, return_tensors="pt")
-    for dtype in (None, torch.bfloat16):
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            model(**batch, labels=torch.tensor([0, 1])).loss.backward()
-    llmnb.metrics.compute(get_task("classification").metrics, [0, 1], [0, 1])  # evaluate.load, cached by llmnb
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="rounds of llmnb, trainer, plain (default 2)")
@@ -206,10 +144,7 @@ def main():
         "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
         "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "llmnb": llmnb.__version__,
+            **versions(),
             "llmnb_cpu_precision": str(llmnb_precision).replace("torch.", "") if llmnb_precision else "fp32",
         },
     }

@@ -59,8 +59,12 @@ def make_optimizer(model, config: FineTuneConfig, device: torch.device):
             # Biases and normalisation weights are not regularised: decaying them only hurts.
             (no_decay if p.ndim < 2 else decay).append(p)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(groups, lr=config.lr, **fast)
+    # The fused kernel does the whole update in one pass: on this CPU an fp32 step ran 1.28-1.38x
+    # faster than with foreach (benchmarks/run.py), with the same weights to 5e-7.
+    try:
+        return torch.optim.AdamW(groups, lr=config.lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the fused kernel
+        return torch.optim.AdamW(groups, lr=config.lr, foreach=True)
 
 
 def make_scheduler(optimizer, config: FineTuneConfig, max_steps: int):
@@ -213,7 +217,7 @@ class Engine:
                 note = f"out of memory at step {self.state.step + 1}: micro-batch halved to {-(-self.config.batch_size // self.grad_accum)} (grad_accum {self.grad_accum}), same effective batch"
                 self.state.notes.append(note)
                 log.warning(note)
-        if not torch.isfinite(total) and self.config.on_nan == "skip":
+        if self.config.on_nan == "skip" and not torch.isfinite(total):
             # Skipping needs this host sync every step, which is why it is not the default.
             self.optimizer.zero_grad(set_to_none=True)
             self.state.skipped_batches += 1
