@@ -11,6 +11,7 @@ matches the API. Mistakes the API detects become one-line `UsageError`s (no trac
 """
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from dataclasses import fields
@@ -64,7 +65,9 @@ def _config_arguments(func):
         if f.name in BOOL_FIELDS:
             func = argument(flag, dest=f.name, action="store_const", const=not f.default, default=None, help=helptext)(func)
         else:
-            func = argument(flag, dest=f.name, type=CONVERTERS[f.name], default=None, metavar=f.name.upper(), help=f"{helptext} Default: {f.default}.")(func)
+            # SUPPRESS, not None: "--early-stopping none" must reach the config as None, and an
+            # absent flag must not appear at all.
+            func = argument(flag, dest=f.name, type=CONVERTERS[f.name], default=argparse.SUPPRESS, metavar=f.name.upper(), help=f"{helptext} Default: {f.default}.")(func)
     return func
 
 
@@ -173,7 +176,9 @@ class LlmnbMagics(Magics):
         line = self._expand_names(line)
         try:
             args = parse_argstring(self.finetune, line)
-            options = {f.name: getattr(args, f.name) for f in fields(FineTuneConfig) if getattr(args, f.name, None) is not None}
+            given = vars(args)
+            options = {f.name: given[f.name] for f in fields(FineTuneConfig)
+                       if f.name in given and not (f.name in BOOL_FIELDS | FLAG_ONLY and given[f.name] is None)}
             body = _body_options(cell) if cell else {}
         except ConfigError as e:
             raise UsageError(str(e)) from None

@@ -75,3 +75,10 @@ def test_llm_load_binds_a_model(ip):
     assert ip.user_ns["tiny"].model.config.num_labels == 3
     with pytest.raises(UsageError, match="No model folder"):
         ip.run_line_magic("llm_load", "./not/a/folder")
+
+
+def test_none_on_the_line_turns_an_option_off(ip, easy_rows):
+    ip.user_ns["rows"] = easy_rows
+    ip.run_line_magic("finetune", "tiny-bert rows --max-steps 2 --early-stopping none --grad-clip none --quiet --name off")
+    config = ip.user_ns["off"].config
+    assert config.early_stopping is None and config.grad_clip is None and config.max_steps == 2
