@@ -59,6 +59,22 @@ class TrainState:
     status: str = RUNNING
     message: str = ""  # why the run stopped, in words, for the display
 
+    def history_frame(self):
+        """The history as a pandas DataFrame: one row per step, eval columns filled at eval steps."""
+        import pandas as pd
+
+        if not self.history:
+            return pd.DataFrame(columns=["step", "epoch", "train_loss", "lr"])
+        return pd.DataFrame(self.history).groupby("step", as_index=False).first()
+
+    def best_metrics(self) -> dict[str, float]:
+        """The eval_* values of the best evaluation (the last one if none was marked best)."""
+        evals = [r for r in self.history if any(k.startswith("eval_") for k in r)]
+        if not evals:
+            return {}
+        best = next((r for r in evals if r["step"] == self.best_step), evals[-1])
+        return {k: v for k, v in best.items() if k.startswith("eval_")}
+
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started_at

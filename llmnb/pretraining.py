@@ -324,12 +324,7 @@ class PretrainResult:
     @property
     def history(self):
         """One row per logged step, with eval_loss / eval_perplexity at evaluation steps (step 0 included)."""
-        import pandas as pd
-
-        rows = self.state.history
-        if not rows:
-            return pd.DataFrame(columns=["step", "epoch", "train_loss", "lr"])
-        return pd.DataFrame(rows).groupby("step", as_index=False).first()
+        return self.state.history_frame()
 
     @property
     def evaluations(self) -> list[dict]:
@@ -338,11 +333,7 @@ class PretrainResult:
     @property
     def metrics(self) -> dict[str, float]:
         """Validation loss and perplexity of the weights this result holds (the best evaluation)."""
-        evals = self.evaluations
-        if not evals:
-            return {}
-        best = next((r for r in evals if r["step"] == self.state.best_step), evals[-1])
-        return {k: v for k, v in best.items() if k.startswith("eval_")}
+        return self.state.best_metrics()
 
     @property
     def start_perplexity(self) -> float | None:

@@ -46,21 +46,12 @@ class FineTuneResult:
     @property
     def history(self):
         """One row per logged step, with the evaluation columns filled at evaluation steps."""
-        import pandas as pd
-
-        rows = self.state.history
-        if not rows:
-            return pd.DataFrame(columns=["step", "epoch", "train_loss", "lr"])
-        return pd.DataFrame(rows).groupby("step", as_index=False).first()
+        return self.state.history_frame()
 
     @property
     def metrics(self) -> dict[str, float]:
         """Evaluation metrics of the weights this result holds (the best evaluation)."""
-        evals = [r for r in self.state.history if any(k.startswith("eval_") for k in r)]
-        if not evals:
-            return {}
-        best = next((r for r in evals if r["step"] == self.state.best_step), evals[-1])
-        return {k: v for k, v in best.items() if k.startswith("eval_")}
+        return self.state.best_metrics()
 
     @property
     def num_parameters(self) -> int:
