@@ -1,0 +1,14 @@
+"""00_quickstart: the curve image, the finished display, accuracy > 0.7, the saved model."""
+from test_notebooks import outputs
+
+
+def check(nb, workdir):
+    all_outputs = outputs(nb)
+    assert any("image/png" in o.get("data", {}) for o in all_outputs), "no static curve image"
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in all_outputs)
+    assert "finished" in html and "accuracy" in html
+    metrics_cell = next(c for c in nb.cells if "metrics" in c.metadata.get("tags", []))
+    text = "".join(o.get("text", "") for o in metrics_cell.outputs)
+    accuracy = float(text.split("'eval_accuracy': ")[1].split(",")[0])
+    assert accuracy > 0.7, text
+    assert (workdir / "runs" / "quickstart-minilm" / "model.safetensors").exists()
