@@ -20,7 +20,7 @@ lab: setup
 
 test: setup
 	@sh scripts/install_browser.sh
-	MPLBACKEND=Agg $(PY) -m pytest -q
+	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
 
 # Only the JupyterLab-in-Chromium tests (tests/browser).
 test-browser: setup
