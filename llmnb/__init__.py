@@ -44,6 +44,8 @@ _LAZY = {
     "PretrainResult": "pretraining",
     "train_tokenizer": "pretraining",
     "build_corpus": "corpus",
+    "measure": "cost",
+    "Cost": "cost",
 }
 _SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check", "compress", "export", "bridge", "interpret", "corpus")
 

@@ -13,15 +13,19 @@ NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 
 def execute(path: Path, workdir: Path):
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("LLMNB_PROFILE")
-    os.environ["LLMNB_PROFILE"] = "fast"  # the kernel inherits the environment
+    # The kernel inherits this process's environment: the fast profile, and no MPLBACKEND=Agg
+    # (which conftest sets for the tests) so that plots render inline as in a learner's kernel.
+    saved = {key: os.environ.get(key) for key in ("LLMNB_PROFILE", "MPLBACKEND")}
+    os.environ["LLMNB_PROFILE"] = "fast"
+    os.environ.pop("MPLBACKEND", None)
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
     finally:
-        if env_before is None:
-            os.environ.pop("LLMNB_PROFILE")
-        else:
-            os.environ["LLMNB_PROFILE"] = env_before
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return nb
 
 

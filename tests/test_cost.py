@@ -1,0 +1,64 @@
+"""llmnb.measure: wall and CPU time, and the peak memory of a block (not of the whole process)."""
+import sys
+import time
+
+import pytest
+
+import llmnb
+from llmnb import cost as cost_module
+
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_times_a_block():
+    with llmnb.measure() as cost:
+        burn(0.2)
+        time.sleep(0.1)
+    assert cost.seconds >= 0.3
+    assert 0.15 <= cost.cpu_seconds < cost.seconds  # the sleep costs wall time, not CPU time
+    assert "s wall" in str(cost) and set(cost.as_dict()) >= {"seconds", "cpu_seconds", "peak_rss_mb", "added_rss_mb"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux-only")
+def test_peak_is_the_block_s_own_not_the_process_s():
+    big = bytearray(200 * 1024 * 1024)  # a peak before the block...
+    for i in range(0, len(big), 4096):
+        big[i] = 1  # touched, so resident
+    del big
+    with llmnb.measure() as cost:
+        small = bytearray(40 * 1024 * 1024)
+        for i in range(0, len(small), 4096):
+            small[i] = 1
+        del small
+    assert cost.peak_rss_mb is not None and cost.method in ("VmHWM", "sampled")
+    assert 30 <= cost.added_rss_mb < 150, cost  # ...is not counted; the block's 40 MB is
+
+
+def test_sampling_fallback_sees_a_peak(monkeypatch):
+    if cost_module._current_rss_mb() is None:
+        pytest.skip("no way to read the resident size here (no /proc, no psutil)")
+    monkeypatch.setattr(cost_module, "_reset_high_water_mark", lambda: False)
+    with llmnb.measure(interval=0.001) as cost:
+        block = bytearray(60 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(0.05)  # a few samples while it is resident
+        del block
+    assert cost.method == "sampled"
+    assert cost.added_rss_mb >= 40, cost
+
+
+def test_exceptions_pass_through_and_numbers_are_kept():
+    with pytest.raises(KeyError):
+        with llmnb.measure() as cost:
+            raise KeyError("x")
+    assert cost.seconds >= 0
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError, match="interval"):
+        llmnb.measure(interval=0)
