@@ -17,6 +17,10 @@ CATALOG = {
         {"train": "reviews_train.csv", "test": "reviews_test.csv"},
         "English review sentences labelled positive/negative, balanced (Chapter 0 quickstart).",
     ),
+    "tense": (
+        {"train": "tense_train.csv", "test": "tense_test.csv"},
+        "English sentence pairs, present -> past tense (source, target), made by llmnb.pairs (Chapter 4.3, seq2seq).",
+    ),
 }
 
 
