@@ -92,12 +92,14 @@ def quantize(model_or_result, eval_data=None, texts=None, rounds: int = 3) -> Co
     import torch
 
     model, tokenizer, result = _unpack(model_or_result, eval_data)
+    notes = []
+    model = _merged(model, notes)
     original = copy.deepcopy(model).to("cpu").float().eval()  # the one we time as "before"
     quantize_dynamic = getattr(getattr(torch, "ao", None), "quantization", torch.quantization).quantize_dynamic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch announces a move of this API to torchao
         small = quantize_dynamic(copy.deepcopy(original), {torch.nn.Linear}, dtype=torch.qint8)
-    notes = ["int8 weights for Linear layers; embeddings and LayerNorm stay float32."]
+    notes.insert(0, "int8 weights for Linear layers; embeddings and LayerNorm stay float32.")
     if _device(model).type != "cpu":
         notes.append("Quantized models run on the CPU: both speeds were measured there.")
     return _report("int8 dynamic quantization", original, small, tokenizer, result, eval_data, texts, rounds, notes)
@@ -116,6 +118,8 @@ def prune(model_or_result, amount: float = 0.3, eval_data=None, texts=None, roun
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < 1:
         raise CompressError(f"amount={amount!r} must be a share of the weights to remove, from 0 up to (not including) 1, e.g. amount=0.3.")
     model, tokenizer, result = _unpack(model_or_result, eval_data)
+    notes = []
+    model = _merged(model, notes)
     original = copy.deepcopy(model).eval()
     small = copy.deepcopy(model).eval()
     linears = [(m, "weight") for m in small.modules() if isinstance(m, torch.nn.Linear)]
@@ -126,7 +130,7 @@ def prune(model_or_result, amount: float = 0.3, eval_data=None, texts=None, roun
         torch_prune.remove(module, name)  # weight = weight_orig * mask, for good; no hooks left
     zeros = sum(int((m.weight == 0).sum()) for m, _ in linears)
     total = sum(m.weight.numel() for m, _ in linears)
-    report = _report(f"magnitude pruning ({amount:.0%} of Linear weights)", original, small, tokenizer, result, eval_data, texts, rounds, [])
+    report = _report(f"magnitude pruning ({amount:.0%} of Linear weights)", original, small, tokenizer, result, eval_data, texts, rounds, notes)
     report.sparsity = zeros / total
     return report
 
@@ -234,6 +238,18 @@ def _report(method, original, small, tokenizer, result, eval_data, texts, rounds
         zipped_mb=tuple(len(zlib.compress(b, 1)) / 2**20 for b in sizes),
         speed=tuple(speed), metrics=(before, after), device=str(_device(original)), notes=notes,
     )
+
+
+def _merged(model, notes):
+    """A LoRA model (peft) as the plain model it deploys as: adapters folded into the weights, on
+    a copy. Quantizing or pruning the adapters' tiny matrices separately would make no sense (and
+    peft cannot run int8 adapter layers)."""
+    from .strategies import is_lora
+
+    if not is_lora(model):
+        return model
+    notes.append("LoRA adapters were merged into the weights first: sizes and speeds are those of the merged model.")
+    return copy.deepcopy(model).merge_and_unload()
 
 
 def _device(model):

@@ -15,6 +15,10 @@ from .errors import ConfigError
 TASKS = ("classification", "regression", "causal-lm", "seq2seq")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Learning rates used when lr is not given. LoRA's adapters start at zero and are few, so they need
+# a larger step than full fine-tuning; measured on MiniLM + the bundled reviews (docs/performance.md,
+# "Which weights train").
+DEFAULT_LR, DEFAULT_LORA_LR = 1e-4, 2e-3
 
 
 def _opt(default, help, **meta):
@@ -36,7 +40,9 @@ class FineTuneConfig:
     max_steps: int | None = _opt(None, "Stop after this many optimizer steps (overrides epochs).")
     batch_size: int = _opt(16, "Examples per optimizer step (split further by grad_accum).")
     grad_accum: int = _opt(1, "Split each batch into this many smaller forward passes (saves memory).")
-    lr: float = _opt(1e-4, "Peak learning rate of AdamW.")
+    lr: float | None = _opt(
+        None, "Peak learning rate of AdamW (none: 1e-4, or 2e-3 with lora, whose adapters start at zero and need larger steps)."
+    )
     warmup: float = _opt(0.1, "Fraction of steps over which the learning rate rises linearly from 0.")
     schedule: str = _opt("linear", "Learning-rate decay after warmup: linear, cosine or constant.")
     weight_decay: float = _opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
@@ -47,6 +53,10 @@ class FineTuneConfig:
     lora_r: int = _opt(8, "LoRA rank: the size of each adapter's bottleneck.")
     lora_alpha: int = _opt(16, "LoRA scaling: the adapters' update is multiplied by lora_alpha / lora_r.")
     lora_dropout: float = _opt(0.1, "Dropout on the LoRA adapters' input.")
+    lora_targets: str | None = _opt(
+        None, "Layers that get LoRA adapters: none for every Linear layer of the transformer blocks (all-linear), "
+        "qv for the attention query and value projections only (the LoRA paper's choice), or module names, comma-separated."
+    )
     # Evaluation and stopping
     eval_every: int | None = _opt(None, "Evaluate every N optimizer steps (default: once per epoch).")
     early_stopping: int | None = _opt(
@@ -71,6 +81,11 @@ class FineTuneConfig:
     quiet: bool = _opt(False, "Print nothing (no progress, no plot): for graded or batch runs.")
 
     def __post_init__(self):
+        # lr=None: the default for the strategy. Remembered, so that replace(lora=True) on a config
+        # whose lr was never set picks LoRA's default instead of keeping full fine-tuning's.
+        self.default_lr_used = self.lr is None
+        if self.lr is None:
+            self.lr = DEFAULT_LORA_LR if self.lora else DEFAULT_LR
         _check_choice("task", self.task, TASKS)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
@@ -87,6 +102,8 @@ class FineTuneConfig:
         _check_number("seed", self.seed, minimum=0, integer=True)
         if self.freeze is not None:
             _check_number("freeze", self.freeze, minimum=0, integer=True)
+        if self.lora_targets is not None and not self.lora:
+            raise ConfigError(f"lora_targets={self.lora_targets!r} is set but lora is off: add lora=True (--lora) to train adapters.")
         _check_number("lora_r", self.lora_r, minimum=1, integer=True)
         _check_number("lora_alpha", self.lora_alpha, minimum=1)
         _check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
@@ -101,8 +118,9 @@ class FineTuneConfig:
                 "each optimizer step is split into grad_accum equal micro-batches. "
                 f"Try batch_size={self.batch_size - self.batch_size % self.grad_accum or self.grad_accum}."
             )
-        if self.lr > 1e-2:
-            warnings.warn(f"lr={self.lr} is very high for fine-tuning a pretrained model; 1e-5 to 3e-4 is usual.")
+        if self.lr > (5e-2 if self.lora else 1e-2):
+            usual = "5e-4 to 5e-3 is usual for LoRA" if self.lora else "1e-5 to 3e-4 is usual"
+            warnings.warn(f"lr={self.lr} is very high for fine-tuning a pretrained model; {usual}.")
         if self.trust_remote_code:
             warnings.warn(
                 "trust_remote_code=True runs Python code that comes with the model from the Hub. "
@@ -120,7 +138,10 @@ class FineTuneConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(_unknown_message(unknown, known))
-        return type(self)(**{**self.to_dict(), **overrides})
+        values = {**self.to_dict(), **overrides}
+        if self.default_lr_used and "lr" not in overrides:
+            values["lr"] = None  # chosen again for the new options
+        return type(self)(**values)
 
 
 def option_help() -> dict[str, tuple[object, str]]:

@@ -250,7 +250,8 @@ class Encoded:
 
 
 def encode(tokenizer, texts, targets, max_length: int) -> Encoded:
-    ids = tokenizer(list(map(str, texts)), truncation=True, max_length=max_length)["input_ids"]
+    texts = list(map(str, texts))
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []  # eval_fraction=0: none
     return Encoded(input_ids=ids, targets=list(targets))
 
 

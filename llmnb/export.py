@@ -9,9 +9,12 @@ Used in tutorials/09_faq.ipynb ("how do I train on several GPUs or machines?"):
 in `train_config.json`, and the exact rows llmnb trained and validated on (`train.csv`,
 `eval.csv`: same cleaning and held-out split). The script runs as one process, under
 `torchrun --nproc_per_node=N train.py`, or under `accelerate launch train.py`: DistributedDataParallel
-through `accelerate`, gloo on CPUs, NCCL on GPUs. Every optimizer step uses the same global
+through `accelerate`, gloo on CPUs, NCCL on GPUs. (On a machine without GPUs, `accelerate launch
+--num_processes 2` alone starts ONE process; add `--multi_gpu`, accelerate's name for its
+multi-process launcher, which works on CPUs too.) Every optimizer step uses the same global
 batch whatever N is (each process gets 1/N of it), so N processes follow the same training
-curve as one, only faster. Batches are not length-grouped as in llmnb, so the numbers are close
+curve as one, only faster. A `freeze=N` or `lora=True` run is exported with the same strategy;
+a LoRA script saves the model with the adapters merged in, so it loads like any other. Batches are not length-grouped as in llmnb, so the numbers are close
 to the notebook's run, not identical.
 """
 from __future__ import annotations
@@ -31,7 +34,8 @@ from .errors import LlmnbError, TrainingError
 MARKER = "written by llmnb.export_script"
 HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # where an alias lives on the Hub
 OPTIONS = ("task", "max_length", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "warmup", "schedule",
-           "weight_decay", "grad_clip", "seed", "precision", "log_every", "trust_remote_code")
+           "weight_decay", "grad_clip", "seed", "precision", "log_every", "trust_remote_code",
+           "freeze", "lora", "lora_r", "lora_alpha", "lora_dropout")
 
 
 class ExportError(LlmnbError):
@@ -57,6 +61,7 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     from .data import LabelMap
     from .finetuning import prepare_data
     from .result import FineTuneResult
+    from .strategies import HEAD_NAMES
     from .tasks import get_task
 
     result = result_or_config if isinstance(result_or_config, FineTuneResult) else None
@@ -87,14 +92,17 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     _write_rows(folder / "train.csv", prepared["train_texts"], decode(prepared["train_targets"]))
     if prepared["eval_texts"]:
         _write_rows(folder / "eval.csv", prepared["eval_texts"], decode(prepared["eval_targets"]))
+    source = _model_source(model, folder, config, task, result)
     settings = {
-        **_model_source(model, folder, config, task, result),
+        **source,
         "labels": [str(n) for n in labels.names] if labels else None,
         "train_file": "train.csv",
         "eval_file": "eval.csv" if prepared["eval_texts"] else None,
         "text_column": "text",
         "label_column": "label",
         **{name: getattr(config, name) for name in OPTIONS},
+        "lora_targets": _lora_targets(config, folder, source) if config.lora else None,
+        "train_whole": list(HEAD_NAMES),
         "dropout": dropout,
         "out": str(out),
     }
@@ -160,6 +168,24 @@ def _stop(proc):
             continue
 
 
+def _lora_targets(config, folder, source):
+    """The `target_modules` of the script's LoRA: the same layers as in the notebook run."""
+    from .strategies import LORA_TARGETS
+
+    text = (config.lora_targets or "all-linear").strip()
+    if text == "all-linear":
+        return text
+    if text != "qv":
+        return [n.strip() for n in text.split(",") if n.strip()]
+    model_type = None
+    try:
+        where = folder / source["model"] if (folder / source["model"]).exists() else Path(source["model"])
+        model_type = json.loads((where / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError):
+        pass  # a Hub id whose type is unknown here: the script then adapts every Linear layer
+    return LORA_TARGETS.get(model_type)
+
+
 def _write_rows(path: Path, texts, labels):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -185,16 +211,23 @@ def _model_source(name: str, folder: Path, config, task, result) -> dict:
 
 SCRIPT = r'''"""Fine-tune a sequence classifier: {MARKER}.
 
-Settings: train_config.json beside this file. Needs torch, transformers and accelerate only.
+Settings: train_config.json beside this file. Needs torch, transformers and accelerate only
+(and peft for a LoRA run).
 
     python train.py                                      # one process
-    torchrun --standalone --nproc_per_node=2 train.py    # two processes, DistributedDataParallel
-    accelerate launch --num_processes 2 train.py
+    torchrun --nproc_per_node=2 train.py                 # two processes, DistributedDataParallel
+    accelerate launch --num_processes 2 train.py         # the same, on a machine with 2 GPUs
+    accelerate launch --multi_gpu --num_processes 2 train.py   # 2 processes on CPUs too
+
+(accelerate needs --multi_gpu to start several processes where it finds fewer GPUs: without it,
+it runs one. On CPUs the processes talk over gloo, on GPUs over NCCL.)
 
 Every optimizer step takes one global batch of `batch_size` examples; with N processes each
 reads its 1/N slice (accelerate's prepared DataLoader, same shuffled order on every process),
 DDP averages the gradients, so the updates are those of one process with the whole batch.
 Process 0 logs and saves the model (safetensors, labels in config.json's id2label).
+Which weights train follows the notebook run: all, the top `freeze` layers + head, or LoRA
+adapters + head (through peft; saved merged into the weights, so the model loads like any other).
 """
 import argparse
 import csv
@@ -207,6 +240,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers.utils import logging as transformers_logging
 
 HERE = Path(__file__).resolve().parent
 
@@ -255,6 +289,30 @@ def load_model(cfg):
             if isinstance(module, torch.nn.Dropout):
                 module.p = cfg["dropout"]
     return model, tokenizer
+
+
+def choose_trainable(model, cfg):
+    """Full fine-tuning, the top `freeze` layers, or LoRA adapters; the head always trains."""
+    heads = [h for h in cfg.get("train_whole", []) if any(name.split(".")[-1] == h for name, _ in model.named_modules())]
+    if cfg.get("freeze") is not None:
+        layers = max((m for m in model.modules() if isinstance(m, torch.nn.ModuleList)), key=len)
+        for p in model.parameters():
+            p.requires_grad = False
+        for module in list(layers)[len(layers) - cfg["freeze"] :]:
+            module.requires_grad_(True)
+        for name, module in model.named_modules():
+            if name.split(".")[-1] in heads:
+                module.requires_grad_(True)
+    elif cfg.get("lora"):
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            task_type="SEQ_CLS", r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"],
+            target_modules=cfg.get("lora_targets") or "all-linear",  # all-linear: every Linear of the blocks
+            modules_to_save=heads or None, fan_in_fan_out=model.config.model_type == "gpt2",
+        )
+        model = get_peft_model(model, lora)
+    return model
 
 
 def lr_factor(cfg, max_steps):
@@ -308,6 +366,8 @@ def main():
         raise SystemExit(f"batch_size / grad_accum = {micro} must be a multiple of the {n} processes.")
     set_seed(cfg["seed"])  # the same new head's weights in every process
     model, tokenizer = load_model(cfg)
+    model = choose_trainable(model, cfg)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     train = encode(read_rows(cfg["train_file"], cfg["text_column"], cfg["label_column"]), tokenizer, cfg)
     collator = DataCollatorWithPadding(tokenizer)
     loader = torch.utils.data.DataLoader(train, batch_size=micro, shuffle=True, collate_fn=collator)
@@ -320,6 +380,7 @@ def main():
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     log_every = cfg["log_every"] or max(1, max_steps // 20)
     accelerator.print(f"{len(train)} examples, {max_steps} steps of {cfg['batch_size']} ({micro // n} per process per forward pass), {n} process(es) on {accelerator.device}")
+    accelerator.print(f"training {trainable:,} parameters" + (f" (LoRA r={cfg['lora_r']})" if cfg.get("lora") else f" (top {cfg['freeze']} layers + head)" if cfg.get("freeze") is not None else ""))
 
     step = 0
     model.train()
@@ -342,14 +403,20 @@ def main():
                     break
 
     accelerator.wait_for_everyone()
+    # Every process takes part in gathering the weights (a no-op under DDP; needed when accelerate
+    # was configured for FSDP, where each process holds a shard).
+    state = None if cfg.get("lora") else accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         final = accelerator.unwrap_model(model)
+        if cfg.get("lora"):
+            final = final.merge_and_unload()  # adapters folded into the weights: a plain transformers model
         metrics = {}
         if cfg.get("eval_file"):
             examples = encode(read_rows(cfg["eval_file"], cfg["text_column"], cfg["label_column"]), tokenizer, cfg)
             metrics = evaluate(final, examples, collator, cfg, accelerator.device)
             accelerator.print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        final.save_pretrained(out)
+        transformers_logging.disable_progress_bar()
+        final.save_pretrained(out, state_dict=state)
         tokenizer.save_pretrained(out)
         (out / "train_summary.json").write_text(json.dumps({"steps": step, "processes": n, **metrics}, indent=2))
         accelerator.print(f"saved to {out}")

@@ -92,7 +92,8 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     import torch
 
     torch.manual_seed(config.seed)  # dropout masks repeat from run to run
-    engine = Engine(loaded.model, config, train_batches, steps_per_epoch, evaluate, [display, *callbacks], state)
+    # No validation data (eval_fraction=0): no evaluations, so nothing can stop the run early either.
+    engine = Engine(loaded.model, config, train_batches, steps_per_epoch, evaluate if len(eval_enc) else None, [display, *callbacks], state)
     if run_dir is not None and config.save_checkpoints:
         from .checkpoint import Checkpointer
 

@@ -73,7 +73,7 @@ def _config_arguments(func):
 
 def _body_options(cell: str) -> dict:
     """`key: value` lines of a %%finetune body -> config overrides."""
-    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name", "resume"}
+    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name", "resume", "export"}
     options = {}
     for number, raw in enumerate(cell.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -154,6 +154,9 @@ class LlmnbMagics(Magics):
     @argument("--quiet", dest="quiet", action="store_const", const=True, default=None, help="Print nothing.")
     @argument("--resume", metavar="DIR", nargs="?", const=True, default=None,
               help="Continue an earlier run from its last checkpoint: its folder, or nothing for this model's newest run.")
+    @argument("--export", metavar="PATH", default=None,
+              help="After training, write PATH (a .py script), its train_config.json and the data beside it: the same run "
+                   "for torchrun --nproc_per_node=N or accelerate launch (see llmnb.export_script).")
     @_config_arguments
     @no_var_expand
     @line_cell_magic
@@ -185,7 +188,10 @@ class LlmnbMagics(Magics):
         name = body.pop("name", None) or args.name
         eval_name = body.pop("eval", None) or args.eval
         resume = body.pop("resume", None) or args.resume
+        export = body.pop("export", None) or args.export
         options.update(body)
+        if export is not None and not str(export).endswith(".py"):
+            raise UsageError(f"--export {export}: give the path of a .py file to write, e.g. --export job/train.py.")
         if not name.isidentifier():
             raise UsageError(f"--name {name!r} is not a valid Python variable name.")
         model, data = args.model_or_data, args.data
@@ -208,6 +214,15 @@ class LlmnbMagics(Magics):
         self.shell.user_ns[name] = result
         if not result.config.quiet:
             print(f"llmnb: result in `{name}`: {name}.predict(texts), {name}.metrics, {name}.history, {name}.save(folder)")
+        if export is not None:
+            from .export import export_script
+
+            try:
+                script = export_script(result, export, data=train, eval=evaluation)
+            except LlmnbError as e:
+                raise UsageError(f"{e} (The training itself worked: the result is in `{name}`.)") from None
+            if not result.config.quiet:
+                print(f"llmnb: wrote {script} and its data; run it there with: torchrun --nproc_per_node=2 {script.name}")
 
     @magic_arguments()
     @argument("corpus", metavar="CORPUS", nargs="?", default=None,

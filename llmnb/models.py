@@ -122,8 +122,14 @@ def load_model(
     `name_or_path`: an alias (`minilm`, `tiny-bert`), a local folder, or a Hub id.
     For classification a new head with `num_labels` outputs is added when the checkpoint
     has none; its initial weights come from `seed`, so runs repeat exactly.
+    A folder that a LoRA run's `result.save()` wrote (adapters only) loads as its base model
+    with the adapters merged in.
     """
     import torch
+
+    folder = Path(str(name_or_path)).expanduser()
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").exists():
+        return _load_adapters(folder, task, num_labels, id2label, device, trust_remote_code, seed)
 
     if trust_remote_code:
         warnings.warn(f"trust_remote_code=True: loading '{name_or_path}' may run Python code from the Hub. Only do this for models you trust.")
@@ -192,6 +198,39 @@ def _from_pretrained(source, name, task, kwargs, trust_remote_code):
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _load_adapters(folder: Path, task, num_labels, id2label, device, trust_remote_code, seed) -> LoadedModel:
+    """A LoRA adapter folder -> its base model with the adapters (and trained head) merged in."""
+    import json
+
+    from peft import PeftModel
+
+    base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelNotFoundError(
+            f"'{folder}' holds LoRA adapters for a model built from a config (random starting weights), so there is "
+            "no base model to add them to. Save the merged model instead: ft.merge().save_pretrained(folder)."
+        )
+    meta_file = folder / "llmnb.json"
+    labels = json.loads(meta_file.read_text()).get("labels") if meta_file.is_file() else None
+    if labels and not id2label and task == "classification":
+        id2label, num_labels = dict(enumerate(labels)), len(labels)
+    loaded = load_model(base, task, num_labels, id2label, "cpu", trust_remote_code, seed)
+    with quiet_transformers():
+        model = PeftModel.from_pretrained(loaded.model, str(folder)).merge_and_unload()
+        tokenizer = transformers_tokenizer(folder, loaded.tokenizer)
+    model.to(resolve_device(device))
+    return LoadedModel(model=model, tokenizer=tokenizer, name=str(folder), task=task)
+
+
+def transformers_tokenizer(folder: Path, fallback):
+    """The tokenizer saved in `folder`, or `fallback` when there is none."""
+    import transformers
+
+    if (folder / "tokenizer_config.json").exists():
+        return transformers.AutoTokenizer.from_pretrained(str(folder))
+    return fallback
 
 
 def _tiny_bert(task, kwargs):

@@ -54,12 +54,20 @@ class FineTuneResult:
         return self.state.best_metrics()
 
     @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+    def total_parameters(self) -> int:
+        """Every parameter of the model (with LoRA: base weights + adapters + head)."""
+        from .strategies import count_parameters
+
+        return count_parameters(self.model)[1]
+
+    num_parameters = total_parameters
 
     @property
     def trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        """The parameters training updated (freeze/LoRA: a share of total_parameters)."""
+        from .strategies import count_parameters
+
+        return count_parameters(self.model)[0]
 
     # ------------------------------------------------------------------ using the model
     def predict(self, texts, batch_size: int = 64, return_scores: bool = False):

@@ -140,7 +140,8 @@ class Seq2Seq(Task):
 
     def encode(self, tokenizer, texts, targets, max_length):
         enc = encode(tokenizer, texts, targets, max_length)
-        enc.target_ids = tokenizer(text_target=list(targets), truncation=True, max_length=max_length)["input_ids"]
+        targets = list(targets)
+        enc.target_ids = tokenizer(text_target=targets, truncation=True, max_length=max_length)["input_ids"] if targets else []
         return enc
 
     def collate(self, enc, rows, pad_id):

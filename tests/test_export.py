@@ -2,6 +2,7 @@
 import ast
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,76 @@ def test_misuse_is_explained(tmp_path, job):
         launch(tmp_path / "missing.py")
     with pytest.raises(ExportError, match="num_processes"):
         launch(tmp_path / "mine.py", num_processes=0)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _trained_tensors(folder, start):
+    """Names of the weights that a saved model changed, against the starting weights `start`."""
+    after = llmnb.load_model(str(folder), device="cpu").model.state_dict()
+    assert set(after) == set(start), "the saved model should be a plain BERT classifier"
+    return {k for k in start if not torch.equal(start[k], after[k])}
+
+
+@pytest.mark.slow  # two processes started by the real torchrun command (20-90 s on 2 busy cores)
+def test_torchrun_runs_an_exported_lora_job_whose_model_loads(tmp_path):
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("no torchrun beside this Python")
+    rows = make_easy_sentiment(160, seed=0)
+    ft = llmnb.finetune("tiny-bert", rows, **{**OPTIONS, "lora": True, "lr": 1e-2})
+    script = export_script(ft, tmp_path / "job" / "train.py", data=rows, dropout=0.0)
+    cfg = json.loads((script.parent / "train_config.json").read_text())
+    assert cfg["lora"] is True and cfg["lora_targets"] == "all-linear" and cfg["lr"] == 1e-2
+    # The command of the issue, `torchrun --nproc_per_node=2 train.py`, on a free port (tests may run side by side).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run = subprocess.run([str(torchrun), f"--master_port={_free_port()}", "--nproc_per_node=2", "train.py"],
+                         cwd=script.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "2 process(es)" in run.stdout and "(LoRA r=8)" in run.stdout and "step 5/5" in run.stdout
+    assert "Writing model shards" not in run.stdout + run.stderr
+    # Saved merged: a plain model for llmnb.load_model. The adapters moved the blocks' Linear weights
+    # (not their biases, LayerNorms or the embeddings); the pooler and head trained whole.
+    start = llmnb.load_model("tiny-bert", num_labels=2, seed=7, device="cpu").model.state_dict()
+    changed = _trained_tensors(script.parent / "model", start)
+    for name in ("query.weight", "key.weight", "value.weight", "intermediate.dense.weight"):
+        assert any(k.endswith(name) for k in changed), name
+    assert any(k.startswith("classifier.") for k in changed) and any(k.startswith("bert.pooler.") for k in changed)
+    assert not any(k.startswith("bert.encoder.") and (k.endswith(".bias") or "LayerNorm" in k) for k in changed)
+    assert not any(k.startswith("bert.embeddings.") for k in changed)
+    assert json.loads((script.parent / "model" / "train_summary.json").read_text())["processes"] == 2
+
+
+@pytest.mark.slow  # a training script in a fresh process (10 s quiet, minutes on 2 busy cores)
+def test_exported_freeze_job_trains_only_the_top_layer(tmp_path):
+    rows = make_easy_sentiment(160, seed=0)
+    config = llmnb.FineTuneConfig(**{**OPTIONS, "freeze": 1})
+    script = export_script(config, tmp_path / "train.py", data=rows, model="tiny-bert", dropout=0.0)
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=500)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "(top 1 layers + head)" in run.stdout
+    start = llmnb.load_model("tiny-bert", num_labels=2, seed=7, device="cpu").model.state_dict()
+    changed = _trained_tensors(tmp_path / "model", start)
+    assert any(k.startswith("bert.encoder.layer.1.") for k in changed) and any(k.startswith("classifier.") for k in changed)
+    assert not any(k.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for k in changed)
+
+
+def test_finetune_magic_exports_the_run(shell, tmp_path):
+    from IPython.core.error import UsageError
+
+    shell.user_ns["export_rows"] = make_easy_sentiment(160, seed=0)
+    target = tmp_path / "job" / "train.py"
+    shell.run_line_magic("finetune", f"tiny-bert export_rows --max-steps 2 --batch-size 8 --quiet --no-save-checkpoints --name exp --export {target}")
+    assert shell.user_ns["exp"].state.step == 2
+    cfg = json.loads((target.parent / "train_config.json").read_text())
+    assert target.exists() and cfg["max_steps"] == 2 and cfg["batch_size"] == 8
+    with pytest.raises(UsageError, match=r"\.py"):
+        shell.run_line_magic("finetune", f"tiny-bert export_rows --max-steps 1 --quiet --export {tmp_path / 'job.txt'}")
