@@ -44,6 +44,10 @@ _LAZY = {
     "PretrainResult": "pretraining",
     "train_tokenizer": "pretraining",
     "build_corpus": "corpus",
+    "augment": "augmentation",
+    "deletion_test": "probes",
+    "swap_test": "probes",
+    "step_time": "scaling",
     "measure": "cost",
     "Cost": "cost",
 }

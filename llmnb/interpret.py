@@ -9,10 +9,14 @@ which inputs move the output) and 09_faq.ipynb ("which words made it decide?"):
     ex.plot()                   # a matplotlib Figure of both
     llmnb.explain(ft, text, layer=0, head=1)   # one head of the first layer
 
-Saliency of token i for class c is (d logit_c / d e_i) . e_i, where e_i is the token's input
-embedding: the first-order share of the logit that token i accounts for. It is signed
-(positive pushes towards c) and divided by the largest |value| among the text's own tokens
-(special tokens such as [CLS] are shown, clipped to [-1, 1], but do not set the scale).
+Saliency of token i for class c is (d logit_c / d h_i) . h_i, where h_i is what the embedding
+layer hands to the first transformer layer for token i (word + position + segment embeddings,
+after BERT's LayerNorm): the first-order share of the logit that token i accounts for. It is
+signed (positive pushes towards c) and divided by the largest |value| among the text's own
+tokens (special tokens such as [CLS] are shown, clipped to [-1, 1], but do not set the scale).
+It is not taken on the word embedding before the LayerNorm: LayerNorm's gradient is orthogonal
+to its (centred) input, so there the product is exactly minus that of the position and segment
+embeddings and says nothing about the word (09_faq measures the difference with a deletion test).
 """
 from __future__ import annotations
 
@@ -147,7 +151,7 @@ def explain(result_or_loaded, text: str, layer: int = -1, head: int | None = Non
         with _eager_attention(model), torch.enable_grad():
             embeds = model.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)
             inputs = {k: v for k, v in batch.items() if k != "input_ids"}
-            out = model(inputs_embeds=embeds, output_attentions=True, **inputs)
+            out = model(inputs_embeds=embeds, output_attentions=True, output_hidden_states=True, **inputs)
             attentions = out.attentions
             if not attentions:
                 raise ExplainError(f"{type(model).__name__} returned no attention weights, so explain() cannot show them.")
@@ -161,8 +165,10 @@ def explain(result_or_loaded, text: str, layer: int = -1, head: int | None = Non
             if logits is not None:
                 logits = logits[0].float()
                 index = _target_index(target, names, logits)
-                (grad,) = torch.autograd.grad(logits[index], embeds)  # no .grad left on the weights
-                raw = (grad * embeds).sum(-1)[0].detach()
+                # The embedding layer's output (see the module docstring); the raw embeddings if the model has no hidden states.
+                start = out.hidden_states[0] if getattr(out, "hidden_states", None) else embeds
+                (grad,) = torch.autograd.grad(logits[index], start)  # no .grad left on the weights
+                raw = (grad * start).sum(-1)[0].detach()
                 # Scaled by the largest |value| among the words: [CLS]/[SEP] often dwarf them.
                 special = torch.tensor(is_special, device=raw.device)
                 scale = raw[~special].abs().max() if (~special).any() else raw.abs().max()

@@ -43,12 +43,12 @@ def test_saliency_is_gradient_times_input_for_the_class(tiny):
     model, tok = tiny
     batch = tok([TEXT], return_tensors="pt")
     model.eval()
-    embeds = model.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)
-    logits = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"]).logits[0]
+    out = model(**batch, output_hidden_states=True)
+    logits, start = out.logits[0], out.hidden_states[0]  # start: the embedding layer's output
     words = [i for i, t in enumerate(tok.convert_ids_to_tokens(batch["input_ids"][0])) if t not in ("[CLS]", "[SEP]")]
     for target in (0, 1):
-        (grad,) = torch.autograd.grad(logits[target], embeds, retain_graph=True)
-        raw = (grad * embeds).sum(-1)[0].detach()
+        (grad,) = torch.autograd.grad(logits[target], start, retain_graph=True)
+        raw = (grad * start).sum(-1)[0].detach()
         expected = (raw / raw[words].abs().max()).clamp(-1, 1).numpy()
         ex = explain(tiny, TEXT, target=["negative", "positive"][target])
         assert ex.label == ["negative", "positive"][target]
@@ -59,6 +59,20 @@ def test_saliency_is_gradient_times_input_for_the_class(tiny):
     assert ex.label == predicted and set(ex.scores) == {"negative", "positive"}
     assert sum(ex.scores.values()) == pytest.approx(1.0, abs=1e-3)
     assert all(token not in ("[CLS]", "[SEP]") for token, _ in ex.top_tokens(20))
+
+
+def test_before_the_layernorm_the_product_says_nothing_about_the_word(tiny):
+    """Why saliency is taken after the embedding LayerNorm: before it, gradient x word embedding
+    is exactly minus gradient x (position + segment embedding), whatever the word."""
+    model, tok = tiny
+    batch = tok([TEXT], return_tensors="pt")
+    model.eval()
+    emb = model.bert.embeddings
+    word = emb.word_embeddings(batch["input_ids"]).detach().requires_grad_(True)
+    rest = (emb.position_embeddings.weight[: word.shape[1]] + emb.token_type_embeddings.weight[0]).detach()
+    logits = model(inputs_embeds=word, attention_mask=batch["attention_mask"]).logits[0]
+    (grad,) = torch.autograd.grad(logits[1], word)
+    np.testing.assert_allclose((grad * word).sum(-1)[0].detach(), -(grad[0] * rest).sum(-1), atol=1e-5)
 
 
 def test_explain_leaves_the_model_as_it_was(tiny):
