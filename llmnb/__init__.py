@@ -50,6 +50,8 @@ _LAZY = {
     "step_time": "scaling",
     "measure": "cost",
     "Cost": "cost",
+    "resident_mb": "cost",
+    "release_memory": "memory",
 }
 _SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check", "compress", "export", "bridge", "interpret", "corpus")
 

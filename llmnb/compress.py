@@ -15,6 +15,7 @@ ratio is fair even on a busy machine; absolute numbers depend on the machine.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import html
@@ -94,11 +95,14 @@ def quantize(model_or_result, eval_data=None, texts=None, rounds: int = 3) -> Co
     model, tokenizer, result = _unpack(model_or_result, eval_data)
     notes = []
     model = _merged(model, notes)
-    original = copy.deepcopy(model).to("cpu").float().eval()  # the one we time as "before"
+    # The "before" we time: the model itself when it already is a float32 CPU model (a copy would
+    # cost its full size in a notebook that holds many), else a float32 CPU copy.
+    on_cpu = _device(model).type == "cpu" and all(p.dtype == torch.float32 for p in model.parameters())
+    original = model if on_cpu else copy.deepcopy(model).to("cpu").float()
     quantize_dynamic = getattr(getattr(torch, "ao", None), "quantization", torch.quantization).quantize_dynamic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch announces a move of this API to torchao
-        small = quantize_dynamic(copy.deepcopy(original), {torch.nn.Linear}, dtype=torch.qint8)
+        small = quantize_dynamic(copy.deepcopy(original).eval(), {torch.nn.Linear}, dtype=torch.qint8)
     notes.insert(0, "int8 weights for Linear layers; embeddings and LayerNorm stay float32.")
     if _device(model).type != "cpu":
         notes.append("Quantized models run on the CPU: both speeds were measured there.")
@@ -120,7 +124,7 @@ def prune(model_or_result, amount: float = 0.3, eval_data=None, texts=None, roun
     model, tokenizer, result = _unpack(model_or_result, eval_data)
     notes = []
     model = _merged(model, notes)
-    original = copy.deepcopy(model).eval()
+    original = model  # timed as "before" in eval mode, its training flags restored afterwards
     small = copy.deepcopy(model).eval()
     linears = [(m, "weight") for m in small.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
@@ -228,16 +232,25 @@ def _report(method, original, small, tokenizer, result, eval_data, texts, rounds
         column = result.text_column if result.text_column in frame.columns else pick_columns(frame, need_label=False)[0]
         texts = frame[column].astype(str).tolist()[:256]
     batches = _batches(original, tokenizer, texts or SAMPLE_TEXTS * 8, result.config.max_length if result else 128)
-    speed = _side_by_side([original, small], batches, rounds)
+    with _evaluating(original):
+        speed = _side_by_side([original, small], batches, rounds)
     before = result.evaluate(eval_data) if eval_data is not None else {}
     after = new_result.evaluate(eval_data) if eval_data is not None else {}
-    sizes = [_serialized(m) for m in (original, small)]
-    return CompressionReport(
-        method=method, model=small, result=new_result,
-        size_mb=tuple(len(b) / 2**20 for b in sizes),
-        zipped_mb=tuple(len(zlib.compress(b, 1)) / 2**20 for b in sizes),
+    size_mb, zipped_mb = [], []
+    for m in (original, small):  # one serialized copy at a time: each is the model's full size
+        data = _serialized(m)
+        size_mb.append(len(data) / 2**20)
+        zipped_mb.append(len(zlib.compress(data, 1)) / 2**20)
+        del data
+    report = CompressionReport(
+        method=method, model=small, result=new_result, size_mb=tuple(size_mb), zipped_mb=tuple(zipped_mb),
         speed=tuple(speed), metrics=(before, after), device=str(_device(original)), notes=notes,
     )
+    del original
+    from .memory import release_memory
+
+    release_memory()
+    return report
 
 
 def _merged(model, notes):
@@ -250,6 +263,18 @@ def _merged(model, notes):
         return model
     notes.append("LoRA adapters were merged into the weights first: sizes and speeds are those of the merged model.")
     return copy.deepcopy(model).merge_and_unload()
+
+
+@contextlib.contextmanager
+def _evaluating(model):
+    """eval mode (no dropout) for timing; every module's own training flag comes back after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
 
 
 def _device(model):

@@ -94,7 +94,8 @@ def _reset_high_water_mark() -> bool:
         return False
 
 
-def _current_rss_mb() -> float | None:
+def resident_mb() -> float | None:
+    """This process's resident memory now, in MB (None where neither /proc nor psutil can tell)."""
     value = _status_mb("VmRSS")
     if value is not None:
         return value
@@ -110,18 +111,18 @@ class _Sampler(threading.Thread):
 
     def __init__(self, interval: float):
         super().__init__(daemon=True)
-        self.interval, self.peak, self._done = interval, _current_rss_mb(), threading.Event()
+        self.interval, self.peak, self._done = interval, resident_mb(), threading.Event()
 
     def run(self):
         while not self._done.wait(self.interval):
-            value = _current_rss_mb()
+            value = resident_mb()
             if value is not None:
                 self.peak = value if self.peak is None else max(self.peak, value)
 
     def stop(self) -> float | None:
         self._done.set()
         self.join()
-        value = _current_rss_mb()  # the end of the block counts too
+        value = resident_mb()  # the end of the block counts too
         return self.peak if value is None else max(self.peak or 0.0, value)
 
 
@@ -146,7 +147,7 @@ class measure:
 
             torch.cuda.synchronize(self._cuda)
             torch.cuda.reset_peak_memory_stats(self._cuda)
-        self.cost.start_rss_mb = _current_rss_mb()
+        self.cost.start_rss_mb = resident_mb()
         self._sampler = None
         if _status_mb("VmHWM") is not None and _reset_high_water_mark():
             self.cost.method = "VmHWM"

@@ -104,6 +104,10 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     if not config.quiet:
         print(_plan(engine, loaded, model_name, prepared))
     engine.fit()
+    del engine  # its optimizer state and best-weights copy go now, not at the next gc
+    from .memory import release_memory
+
+    release_memory()
 
     result = FineTuneResult(
         model=loaded.model,
@@ -284,14 +288,9 @@ def check_memory(model, config: FineTuneConfig) -> None:
 
 
 def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    from .memory import available_bytes
+
+    return available_bytes()  # a container's limit included (Binder: 2 GiB), not only the host's RAM
 
 
 def _present(frame, column):

@@ -564,6 +564,9 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
             f"llmnb: validation perplexity {_num(result.start_perplexity)} -> {_num(result.final_perplexity)} "
             f"in {state.step} steps ({result.seconds:.0f} s)"
         )
+    from .memory import release_memory
+
+    release_memory()
     if state.status == FAILED:
         from .errors import TrainingError
 

@@ -58,7 +58,12 @@ def test_quantize_makes_an_int8_copy_and_measures_it(trained, eval_rows):
 
 def test_prune_zeroes_the_smallest_weights_across_layers(trained):
     before = snapshot(trained.model)
-    report = prune(trained, amount=0.4)
+    trained.model.train()  # timed in eval mode without a copy: the mode must come back
+    try:
+        report = prune(trained, amount=0.4)
+        assert all(m.training for m in trained.model.modules()), "prune left the model in eval mode"
+    finally:
+        trained.model.eval()
     assert same_weights(trained.model, before)
     linears = [m for m in report.model.modules() if isinstance(m, torch.nn.Linear)]
     zeros = sum(int((m.weight == 0).sum()) for m in linears)

@@ -39,7 +39,7 @@ def test_peak_is_the_block_s_own_not_the_process_s():
 
 
 def test_sampling_fallback_sees_a_peak(monkeypatch):
-    if cost_module._current_rss_mb() is None:
+    if cost_module.resident_mb() is None:
         pytest.skip("no way to read the resident size here (no /proc, no psutil)")
     monkeypatch.setattr(cost_module, "_reset_high_water_mark", lambda: False)
     with llmnb.measure(interval=0.001) as cost:
