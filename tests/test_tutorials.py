@@ -43,6 +43,5 @@ def test_tutorial_follows_the_course_rules(path):
     assert any("progress(" in text for text in code[-2:])
 
 
-@pytest.mark.xfail(reason="chapters still being written (issue #3)", strict=False)
 def test_every_chapter_of_the_course_has_a_notebook():
     assert [p.stem for p in NOTEBOOKS] == CHAPTERS
