@@ -30,6 +30,25 @@ from .events import FINISHED, RUNNING, STOPPED_EARLY, Callback, TrainState
 _TIMINGS = ("_runtime", "_samples_per_second", "_steps_per_second")
 
 
+def display_name(name_or_path) -> str:
+    """How a model is named in the display's title: the bundled MiniLM as "minilm", a local folder
+    by its own name (not a path into site-packages), a Hub id as it is."""
+    from pathlib import Path
+
+    from .models import bundled_minilm_path
+
+    text = str(name_or_path or "")
+    if not text:
+        return ""
+    path = Path(text).expanduser()
+    try:
+        if path.resolve() == bundled_minilm_path().resolve():
+            return "minilm"
+    except Exception:  # the bundled model is not installed: nothing to compare with
+        pass
+    return path.name if path.is_dir() else text
+
+
 class LiveCallback(TrainerCallback):
     """A `transformers.TrainerCallback` that drives llmnb's live display.
 
@@ -58,7 +77,7 @@ class LiveCallback(TrainerCallback):
         metric = args.metric_for_best_model or "loss"
         s = self.state = TrainState(
             task="regression" if getattr(config, "problem_type", None) == "regression" else "classification",
-            model_name=str(getattr(config, "_name_or_path", "") or type(model).__name__),
+            model_name=display_name(getattr(config, "_name_or_path", "")) or type(model).__name__,
             max_steps=state.max_steps,
             metric_name=metric if metric.startswith("eval_") else "eval_" + metric,
             greater_is_better=bool(args.greater_is_better) if args.greater_is_better is not None else metric not in ("loss", "eval_loss"),

@@ -117,3 +117,15 @@ def test_bad_display_is_explained():
     with pytest.raises(ConfigError, match="Callback"):
         LiveCallback(display=print)
     assert isinstance(LiveCallback("console").display, ConsoleDisplay) and LiveCallback("quiet").display is None
+
+
+def test_display_name_is_short(tmp_path):
+    from llmnb.bridge import display_name
+    from llmnb.models import bundled_minilm_path
+
+    assert display_name(str(bundled_minilm_path())) == "minilm"  # not a path into site-packages
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    assert display_name(str(folder)) == "my-model"
+    assert display_name("bert-base-uncased") == "bert-base-uncased"  # a Hub id stays as it is
+    assert display_name("") == ""
