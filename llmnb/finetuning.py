@@ -327,12 +327,13 @@ def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
 
 
 def _plan(engine, loaded, model_name, prepared) -> str:
-    """One line that says what is about to happen, with the defaults in force."""
+    """What is about to happen, with the defaults in force: two short lines, because a notebook's
+    output area wraps a long one wherever the width ends, even inside a number."""
     c, s = engine.config, engine.state
     precision = str(engine.autocast_dtype).replace("torch.", "") if engine.autocast_dtype else "fp32"
     return (
         f"llmnb: fine-tuning {model_name} ({loaded.num_parameters / 1e6:.1f} M parameters) on "
-        f"{len(prepared['train_texts'])} examples, validating on {len(prepared['eval_texts'])}; "
-        f"{s.max_steps} steps ({s.num_epochs:.3g} epochs of {s.steps_per_epoch}), batch {c.batch_size}, lr {c.lr:.0e}, "
-        f"{precision} on {engine.device}"
+        f"{len(prepared['train_texts'])} examples, validating on {len(prepared['eval_texts'])}\n"
+        f"llmnb: {s.max_steps} steps ({s.num_epochs:.3g} epochs of {s.steps_per_epoch}), batch {c.batch_size}, "
+        f"lr {c.lr:.0e}, {precision} on {engine.device}"
     )

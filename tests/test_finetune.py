@@ -100,3 +100,12 @@ def test_unwritable_out_fails_before_training(tmp_path, easy_rows):
 def test_unknown_model_offline_says_what_to_do(easy_rows):
     with pytest.raises(llmnb.ModelNotFoundError, match="not in the local cache"):
         llmnb.finetune("no-such-org/no-such-model", easy_rows, quiet=True)
+
+
+def test_the_plan_is_printed_in_short_lines(easy_rows, tiny_options, capsys):
+    # A notebook wraps a long output line wherever the width ends, even inside a number.
+    llmnb.finetune("tiny-bert", easy_rows, **{**tiny_options, "quiet": False, "plot": False, "max_steps": 2})
+    plan = [line for line in capsys.readouterr().out.splitlines() if line.startswith("llmnb: ") and ("fine-tuning" in line or " steps (" in line)]
+    assert len(plan) == 2, plan
+    assert "fine-tuning tiny-bert" in plan[0] and "2 steps (" in plan[1] and "lr " in plan[1]
+    assert all(len(line) <= 100 for line in plan), plan
