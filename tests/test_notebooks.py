@@ -96,11 +96,16 @@ def outputs(nb):
     return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
 
 
-def number(pattern, text):
-    """The first group of `pattern` in a notebook's printed text, as a number (commas allowed)."""
+def numbers(pattern, text):
+    """Every group of `pattern` in a notebook's printed text, as numbers (commas allowed)."""
     found = re.search(pattern, text)
     assert found, f"not in the outputs: {pattern}"
-    return float(found.group(1).replace(",", ""))
+    return [float(group.replace(",", "")) for group in found.groups()]
+
+
+def number(pattern, text):
+    """The first group of `pattern` in a notebook's printed text, as a number (commas allowed)."""
+    return numbers(pattern, text)[0]
 
 
 def test_notebooks_are_stored_without_outputs():

@@ -1,13 +1,7 @@
 """03_algorithm: perplexity at least halves, the hand-written and %finetune runs agree, costs and bias are measured."""
 import re
 
-from test_notebooks import outputs
-
-
-def _number(pattern, text):
-    match = re.search(pattern, text)
-    assert match, f"not in the outputs: {pattern}"
-    return [float(g) for g in match.groups()]
+from test_notebooks import number, numbers, outputs
 
 
 def check(nb, workdir):
@@ -17,8 +11,8 @@ def check(nb, workdir):
     assert not stderr, stderr  # no warnings for the learner to wade through
 
     # Part 1: pretraining from scratch; perplexity starts near the vocabulary size and at least halves.
-    vocab = _number(r"vocabulary: (\d+) tokens", text)[0]
-    start, end = _number(r"validation perplexity: start ([\d.]+) -> end ([\d.]+)", text)
+    vocab = number(r"vocabulary: (\d+) tokens", text)
+    start, end = numbers(r"validation perplexity: start ([\d.]+) -> end ([\d.]+)", text)
     assert 0.5 * vocab < start < 2 * vocab, (start, vocab)
     assert end <= start / 2, (start, end)
     assert "before training" in text or any("before training" in o.get("data", {}).get("text/html", "") for o in all_outputs)
@@ -27,20 +21,20 @@ def check(nb, workdir):
     # and their test accuracies are close.
     assert len(re.findall(r"step +\d+: train loss [\d.]+, validation accuracy [\d.]+", text)) >= 2
     assert re.search(r"kept the weights of step \d+", text)
-    hand, one_cell = _number(r"test accuracy: hand-written ([\d.]+), %finetune ([\d.]+)", text)
+    hand, one_cell = numbers(r"test accuracy: hand-written ([\d.]+), %finetune ([\d.]+)", text)
     assert hand > 0.65 and one_cell > 0.65, (hand, one_cell)
     assert abs(hand - one_cell) <= 0.1, (hand, one_cell)
     images = [o for o in all_outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2, len(images)  # the final curves of %pretrain and %finetune (plt.show draws nothing under Agg)
 
     # Part 3: measured, not asserted.
-    median, largest = _number(r"transformer layers: median change ([\d.]+)%, largest ([\d.]+)%", text)
+    median, largest = numbers(r"transformer layers: median change ([\d.]+)%, largest ([\d.]+)%", text)
     assert 0 < median <= largest < 20
-    assert _number(r"training holds ([\d.]+)x the memory of the weights", text)[0] >= 3.9  # + gradients + 2 AdamW moments
-    few, full = _number(r"labels ([\d.]+) \| \d+ labels ([\d.]+) \(the %finetune run", text)
+    assert number(r"training holds ([\d.]+)x the memory of the weights", text) >= 3.9  # + gradients + 2 AdamW moments
+    few, full = numbers(r"labels ([\d.]+) \| \d+ labels ([\d.]+) \(the %finetune run", text)
     assert few > 0.5 and full > 0.5
     for name in ("hand-written", "%finetune"):
-        control, gender, nationality, names, manners = _number(
+        control, gender, nationality, names, manners = numbers(
             name + r": shirt-colour control ([\d.]+) \| gender ([\d.]+), nationality ([\d.]+), "
             r"first name ([\d.]+) \| manners reference ([\d.]+)", text)
         assert manners > control, (name, manners, control)  # a sentiment word moves p(positive) more than noise

@@ -2,48 +2,42 @@
 and the 4.4 table shows the trade-offs the text describes."""
 import re
 
-from test_notebooks import outputs
+from test_notebooks import number, outputs
 
 
 def _text(nb):
     return "\n".join(o.get("text", "") for o in outputs(nb) if o.output_type == "stream")
 
 
-def _number(pattern, text):
-    found = re.search(pattern, text)
-    assert found, f"no match for {pattern!r}"
-    return float(found.group(1).replace(",", ""))
-
-
 def check(nb, workdir):
     text = _text(nb)
     # 4.2: the hand-written loss equals PyTorch's, to float rounding
-    by_hand = _number(r"cross-entropy by hand:\s+([\d.]+)", text)
-    torch_ce = _number(r"F\.cross_entropy:\s+([\d.]+)", text)
+    by_hand = number(r"cross-entropy by hand:\s+([\d.]+)", text)
+    torch_ce = number(r"F\.cross_entropy:\s+([\d.]+)", text)
     assert abs(by_hand - torch_ce) < 1e-6
     assert "naive softmax:  [[nan" in text  # the overflow the text explains
     # 4.1: pretraining starts near the vocabulary size (uniform guess) and falls
     start, end = (float(x) for x in re.search(r"validation perplexity ([\d.]+) -> ([\d.]+)", text).groups())
     assert 500 < start < 2000 and end < start / 5, (start, end)
     # the chain rule: sum of per-token log-probs = -(loss x tokens)
-    total = _number(r"sum of log p\(x_t \| x_<t\) over \d+ tokens:\s+(-[\d.]+)", text)
-    from_loss = _number(r"-\(model's loss\) x \d+ tokens:\s+(-[\d.]+)", text)
+    total = number(r"sum of log p\(x_t \| x_<t\) over \d+ tokens:\s+(-[\d.]+)", text)
+    from_loss = number(r"-\(model's loss\) x \d+ tokens:\s+(-[\d.]+)", text)
     assert abs(total - from_loss) < 1e-3 * max(1.0, abs(total))
-    real = _number(r"log p\('Lily went[^']*'\) = (-[\d.]+)", text)
-    shuffled = _number(r"= (-[\d.]+)  \(same words, shuffled\)", text)
+    real = number(r"log p\('Lily went[^']*'\) = (-[\d.]+)", text)
+    shuffled = number(r"= (-[\d.]+)  \(same words, shuffled\)", text)
     assert real > shuffled, (real, shuffled)
     # case 1: the untrained head is a coin flip, the trained one is not
-    assert abs(_number(r"the model's own loss ([\d.]+) \(log 2", text) - 0.6931) < 0.05
+    assert abs(number(r"the model's own loss ([\d.]+) \(log 2", text) - 0.6931) < 0.05
     before, after = (float(x) for x in re.search(r"before ([\d.]+), after ([\d.]+) \(by hand\)", text).groups())
     assert after < before
-    full_accuracy = _number(r"test accuracy after \d+ steps: ([\d.]+)", text)
+    full_accuracy = number(r"test accuracy after \d+ steps: ([\d.]+)", text)
     assert full_accuracy > 0.7
     # case 2: the seq2seq model beats copying the source
-    copy_bleu = _number(r"test BLEU, copying the source:\s+([\d.]+)", text)
-    model_bleu = _number(r"test BLEU, the trained model:\s+([\d.]+)", text)
+    copy_bleu = number(r"test BLEU, copying the source:\s+([\d.]+)", text)
+    model_bleu = number(r"test BLEU, the trained model:\s+([\d.]+)", text)
     assert 30 < copy_bleu < 65 and model_bleu > copy_bleu, (copy_bleu, model_bleu)
-    s2s_total = _number(r"sum of log p\(y_t \| y_<t, source\):\s+(-[\d.]+)", text)
-    s2s_loss = _number(r"-\(loss\) x \d+ target tokens:\s+(-[\d.]+)", text)
+    s2s_total = number(r"sum of log p\(y_t \| y_<t, source\):\s+(-[\d.]+)", text)
+    s2s_loss = number(r"-\(loss\) x \d+ target tokens:\s+(-[\d.]+)", text)
     assert abs(s2s_total - s2s_loss) < 1e-3 * max(1.0, abs(s2s_total))
     assert "Offline: skipped" in text  # the online-only cell stays quiet in the tests
     # 4.4: fewer weights trained with freeze, fewest with LoRA; LoRA needs its larger learning rate

@@ -1,7 +1,6 @@
 """06_applications: each of the four applications beats its baseline, with the numbers it prints."""
-import re
 
-from test_notebooks import outputs
+from test_notebooks import number, numbers, outputs
 
 
 def _text(nb):
@@ -9,31 +8,25 @@ def _text(nb):
         o.get("data", {}).get("text/plain", "") for o in outputs(nb) if o.output_type in ("execute_result", "display_data"))
 
 
-def _number(pattern, text):
-    found = re.search(pattern, text)
-    assert found, f"no match for {pattern!r}"
-    return [float(g) for g in found.groups()]
-
-
 def check(nb, workdir):
     text = _text(nb)
     images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 5, "expected the static curves of %pretrain and four %finetune runs"
     # 1 sentiment: fine-tuning beats the zero-shot prompt, and the prompt beats chance
-    zero_shot, fine_tuned = _number(r"zero-shot prompt: ([\d.]+)\s+fine-tuned \(\d+ steps\): ([\d.]+)", text)
+    zero_shot, fine_tuned = numbers(r"zero-shot prompt: ([\d.]+)\s+fine-tuned \(\d+ steps\): ([\d.]+)", text)
     assert 0.5 < zero_shot < fine_tuned and fine_tuned > 0.7, (zero_shot, fine_tuned)
     # 2 generation: fine-tuning lowers the test perplexity; pretraining gives a head start
-    before, after, _ = _number(r"test perplexity: ([\d.]+) before fine-tuning, ([\d.]+) after; divided by ([\d.]+)", text)
+    before, after, _ = numbers(r"test perplexity: ([\d.]+) before fine-tuning, ([\d.]+) after; divided by ([\d.]+)", text)
     assert before > 2 * after, (before, after)
-    pretrained, scratch = _number(r"after \d+ steps: pretrained start ([\d.]+), random start ([\d.]+)", text)
+    pretrained, scratch = numbers(r"after \d+ steps: pretrained start ([\d.]+), random start ([\d.]+)", text)
     assert pretrained < scratch, (pretrained, scratch)
     assert (workdir / "runs" / "ch06-gpt" / "model.safetensors").exists()
     # 3 extraction: the fine-tuned extractor beats the rule over all fields
-    rule, model = _number(r"all fields\s+([\d.]+)\s+([\d.]+)", text)
+    rule, model = numbers(r"all fields\s+([\d.]+)\s+([\d.]+)", text)
     assert model > rule and model > 0.85, (rule, model)
     # 4 ratings: the regression is far below the always-the-average MSE
-    average = _number(r"always the average\s+([\d.]+)\n", text)[0]
-    regression = _number(r"fine-tuned regression \(\d+ steps\)\s+([\d.]+)", text)[0]
+    average = number(r"always the average\s+([\d.]+)\n", text)
+    regression = number(r"fine-tuned regression \(\d+ steps\)\s+([\d.]+)", text)
     assert regression < 0.6 * average, (average, regression)
     assert "4 of 4 applications beat their baseline" in text
     assert "5 exercises registered for chapter 06" in text
