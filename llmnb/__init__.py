@@ -52,6 +52,8 @@ _LAZY = {
     "Cost": "cost",
     "resident_mb": "cost",
     "release_memory": "memory",
+    "runs": "run_folders",
+    "clean_runs": "run_folders",
 }
 _SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check", "compress", "export", "bridge", "interpret", "corpus")
 

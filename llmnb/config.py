@@ -73,7 +73,14 @@ class FineTuneConfig:
     group_by_length: bool = _opt(True, "Batch texts of similar length together so padding is small.")
     log_every: int | None = _opt(None, "Record the training loss every N steps (default: about 100 points per run).")
     out: str | None = _opt(None, "Run folder for checkpoints and the final model (default: a new runs/<model>-NNN).")
-    save_checkpoints: bool = _opt(True, "Save a checkpoint (best and last) at every evaluation, so a crash loses nothing.")
+    save_checkpoints: bool = _opt(
+        True, "Write the run folder: the best weights at the end, and (for runs longer than checkpoint_every) "
+        "resumable checkpoints. Off: nothing is written to disk."
+    )
+    checkpoint_every: float = _opt(
+        10.0, "Minutes of training between resumable checkpoints (weights, optimizer, RNG), written at the next "
+        "evaluation; Ctrl-C always writes one. 0: at every evaluation. Shorter runs leave only the final model."
+    )
     overwrite: bool = _opt(False, "Allow `out` to be a folder that holds an earlier run (it is replaced).")
     trust_remote_code: bool = _opt(False, "Run model code downloaded from the Hub. Only for models you trust.")
     # Display
@@ -107,6 +114,7 @@ class FineTuneConfig:
         _check_number("lora_r", self.lora_r, minimum=1, integer=True)
         _check_number("lora_alpha", self.lora_alpha, minimum=1)
         _check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
+        _check_number("checkpoint_every", self.checkpoint_every, minimum=0)
         for name in ("max_steps", "eval_every", "early_stopping", "log_every"):
             if getattr(self, name) is not None:
                 _check_number(name, getattr(self, name), minimum=1, integer=True)

@@ -139,9 +139,12 @@ class Engine:
                     state.step += 1
                     state.epoch = state.step / state.steps_per_epoch
                     if state.step % state.log_every == 0 or state.step == state.max_steps:
-                        self._log(self._loss_sum.item() / self._loss_count)  # the only host sync of the step
+                        mean_loss = self._loss_sum.item() / self._loss_count  # the only host sync of the step
+                        # Reset before the listeners run: one that stops the run (Ctrl-C) would
+                        # otherwise leave this row's loss in a checkpoint, counted again on resume.
                         self._loss_sum.zero_()
                         self._loss_count = 0
+                        self._log(mean_loss)
                     if config.eval_every and state.step % config.eval_every == 0:
                         self._evaluate()
                     if state.step >= state.max_steps or state.status != RUNNING:
@@ -158,6 +161,10 @@ class Engine:
         except KeyboardInterrupt:
             state.status = INTERRUPTED
             state.message = f"interrupted at step {state.step} of {state.max_steps}"
+            try:
+                self.callbacks.on_interrupt(state)  # e.g. a resumable checkpoint of this very step
+            except KeyboardInterrupt:  # a second Ctrl-C: stop saving, keep what is in memory
+                pass
         except TrainingError as e:
             # The caller reads the status; the best weights are restored below all the same.
             state.status = FAILED

@@ -10,6 +10,8 @@ Order of calls in one run:
     on_log(state, row)            every `state.log_every` optimizer steps
     on_evaluate(state, metrics)   at each evaluation (every epoch or every N steps)
     on_epoch_end(state)
+    on_interrupt(state)           after Ctrl-C, before the best weights are put back:
+                                  the model and optimizer are still those of `state.step`
     on_train_end(state)           always, also after Ctrl-C or an error;
                                   `state.status` says how the run ended
 
@@ -106,6 +108,9 @@ class Callback:
     def on_epoch_end(self, state: TrainState) -> None:
         pass
 
+    def on_interrupt(self, state: TrainState) -> None:
+        pass
+
     def on_train_end(self, state: TrainState) -> None:
         pass
 
@@ -131,6 +136,10 @@ class CallbackList(Callback):
     def on_epoch_end(self, state):
         for c in self.callbacks:
             c.on_epoch_end(state)
+
+    def on_interrupt(self, state):
+        for c in self.callbacks:
+            c.on_interrupt(state)
 
     def on_train_end(self, state):
         for c in self.callbacks:

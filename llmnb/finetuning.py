@@ -98,11 +98,16 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         from .checkpoint import Checkpointer
 
         extra = {"model_name": model_name, "labels": prepared["labels"].names if prepared["labels"] else None, "config": config.to_dict()}
-        engine.callbacks.callbacks.insert(0, Checkpointer(run_dir, engine, tokenizer, extra))
+        engine.callbacks.callbacks.insert(0, Checkpointer(run_dir, engine, tokenizer, extra, config.checkpoint_every))
     if checkpoint is not None:
         _restore(engine, checkpoint)
     if not config.quiet:
         print(_plan(engine, loaded, model_name, prepared))
+        from .run_folders import size_warning
+
+        warning = size_warning()
+        if warning:
+            print(warning)
     engine.fit()
     del engine  # its optimizer state and best-weights copy go now, not at the next gc
     from .memory import release_memory
@@ -131,8 +136,25 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
         raise error
     result.run_dir = run_dir
     if run_dir is not None and state.status != "interrupted":
-        result.save(run_dir)  # the final (best) weights at the top of the run folder
+        save_final(result, run_dir)
     return result
+
+
+def save_final(result, run_dir) -> bool:
+    """The final (best) weights at the top of the run folder; then the resumable checkpoint goes,
+    since a finished run has nothing left to resume. A save that fails warns and keeps the model
+    in memory (and the checkpoint on disk): the result is returned all the same."""
+    from .checkpoint import DiskWarning, discard_checkpoint, state_bytes, write_errors, write_failed
+
+    try:
+        result.save(run_dir)
+    except write_errors() as error:
+        message = write_failed(run_dir, error, state_bytes(result.model), "the final model")
+        result.state.notes.append("the final model was not saved: " + message)
+        warnings.warn(message, DiskWarning, stacklevel=3)
+        return False
+    discard_checkpoint(run_dir)
+    return True
 
 
 def prepare_data(data, eval, config: FineTuneConfig, task: Task) -> dict:
@@ -199,7 +221,7 @@ def _resume_point(resume, model, config: FineTuneConfig):
     """(checkpoint folder, the run's own config) for `resume=`."""
     from pathlib import Path
 
-    from .checkpoint import LAST, find_checkpoint, latest_run
+    from .checkpoint import CHECKPOINT, find_checkpoint, latest_run
     from .errors import ConfigError
 
     if resume is True:
@@ -209,9 +231,12 @@ def _resume_point(resume, model, config: FineTuneConfig):
             raise ConfigError(f"Nothing to resume: no run of '{name}' with a checkpoint under runs/. Give the run folder: resume='runs/...'.")
     else:
         run_dir = Path(resume)
-    checkpoint = find_checkpoint(run_dir, LAST)
+    checkpoint = find_checkpoint(run_dir, CHECKPOINT)
     if checkpoint is None:
-        raise ConfigError(f"No checkpoint to resume in '{run_dir}' (it needs {LAST}/ written by an earlier run with checkpoints on).")
+        raise ConfigError(
+            f"No checkpoint to resume in '{run_dir}'. A run leaves {CHECKPOINT}/ when Ctrl-C stopped it, or while it is "
+            "still training after checkpoint_every minutes; a finished run has its final model there instead."
+        )
     saved = json.loads((checkpoint / "trainer_state.json").read_text())
     own = FineTuneConfig(**{**saved["config"], "quiet": config.quiet, "plot": config.plot, "out": str(run_dir), "overwrite": True})
     return checkpoint, own
@@ -249,12 +274,14 @@ def _check_same_labels(checkpoint, labels):
 
 def _restore(engine, checkpoint):
     """Put the engine back where the checkpoint left it: state, optimizer, RNG, best weights."""
-    from .checkpoint import BEST, find_checkpoint, read_checkpoint, state_from_dict
+    from .checkpoint import read_best_weights, read_checkpoint, state_from_dict
 
-    payload, snapshot, _ = read_checkpoint(checkpoint)
-    best = find_checkpoint(checkpoint.parent, BEST)
-    best_weights = read_checkpoint(best)[2] if best is not None else None
+    payload, snapshot, weights = read_checkpoint(checkpoint)
     saved = state_from_dict(payload["state"])
+    best_weights = read_best_weights(checkpoint)
+    if best_weights is None and saved.best_step == saved.step:
+        best_weights = weights  # the checkpoint's own weights were the best ones
+    del weights
     for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
         setattr(engine.state, name, getattr(saved, name))
     engine.restore(snapshot, best_weights)

@@ -108,9 +108,13 @@ class FineTuneResult:
         shutil.rmtree(staging, ignore_errors=True)
         from .models import quiet_transformers
 
-        with quiet_transformers():
-            self.model.save_pretrained(staging, safe_serialization=True)
-            self.tokenizer.save_pretrained(staging)
+        try:
+            with quiet_transformers():
+                self.model.save_pretrained(staging, safe_serialization=True)
+                self.tokenizer.save_pretrained(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk must not stay full of half a model
+            raise
         meta = {
             "llmnb_version": _version(),
             "model_name": self.model_name,
@@ -119,6 +123,7 @@ class FineTuneResult:
             "text_column": self.text_column,
             "label_column": self.label_column,
             "metrics": self.metrics,
+            "metric_name": self.state.metric_name,  # the one that picked the best weights
             "status": self.status,
             "config": self.config.to_dict(),
         }

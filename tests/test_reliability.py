@@ -1,5 +1,6 @@
 """Fault injection: interrupts anywhere, NaN, out of memory, and memory checks before training."""
 import importlib
+import json
 import random
 
 import pytest
@@ -20,8 +21,9 @@ def test_interrupt_at_a_random_step_keeps_model_and_checkpoint(step, easy_rows, 
                         **{**tiny_options, "epochs": 3, "log_every": 1})
     assert ft.status == "interrupted" and ft.state.step == step
     assert len(ft.history) >= step and ft.predict("the room was lovely") in ("positive", "negative")
-    if step > 10:  # an evaluation happened: its checkpoint is on disk and loads
-        assert llmnb.load_model(str(tmp_path / "run" / "checkpoint-last")).model.config.num_labels == 2
+    # Ctrl-C wrote a checkpoint of the very step it stopped at, and it loads.
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["state"]["step"] == step
+    assert llmnb.load_model(str(tmp_path / "run" / "checkpoint")).model.config.num_labels == 2
 
 
 def test_interrupt_during_evaluation(easy_rows, easy_eval_rows, tiny_options, monkeypatch):

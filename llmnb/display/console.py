@@ -62,6 +62,8 @@ class ConsoleDisplay(Callback):
             self._bar = ""
         parts = [status_text(state), f"{state.step} steps in {fmt_duration(state.elapsed)}", best_text(state)]
         self._line(" | ".join(p for p in parts if p))
+        for note in state.notes:
+            self._line(f"note: {note}")
 
     def _progress(self, state: TrainState, force: bool = False) -> None:
         now = self._clock()

@@ -158,6 +158,8 @@ def _header(state: TrainState, color: str) -> str:
         if len(message) > MESSAGE_CHARS:
             message = message[:MESSAGE_CHARS] + "…"
         header += f'<div class="llmnb-message" style="white-space:pre-wrap;margin-bottom:6px">{escape(message)}</div>'
+    for note in state.notes:  # what went wrong on the way and was worked around (disk full, out of memory)
+        header += f'<div class="llmnb-note" style="white-space:pre-wrap;margin-bottom:6px;color:#b45309">{escape(note)}</div>'
     return header
 
 
