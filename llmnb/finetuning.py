@@ -70,8 +70,9 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     from .display import make_display
     from .engine import Engine
 
+    lengths = train_enc.lengths.tolist()
+
     def train_batches(epoch):
-        lengths = [len(ids) for ids in train_enc.input_ids]
         for rows in batch_order(lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
             yield task.collate(train_enc, rows, pad_id)
 

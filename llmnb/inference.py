@@ -17,8 +17,7 @@ def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    lengths = [len(ids) for ids in enc.input_ids]
-    order = batch_order(lengths, batch_size, shuffle=False, seed=0, group_by_length=True)
+    order = batch_order(enc.lengths, batch_size, shuffle=False, seed=0, group_by_length=True)
     logits_by_row, loss_total = {}, 0.0
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .data import Encoded, LabelMap, collate, encode
+from .data import Encoded, LabelMap, collate, encode, tokenize_rows
 from .errors import DataError
 
 
@@ -140,19 +140,14 @@ class Seq2Seq(Task):
 
     def encode(self, tokenizer, texts, targets, max_length):
         enc = encode(tokenizer, texts, targets, max_length)
-        targets = list(targets)
-        enc.target_ids = tokenizer(text_target=targets, truncation=True, max_length=max_length)["input_ids"] if targets else []
+        enc.target_ids = tokenize_rows(tokenizer, enc.targets, max_length, target=True)
         return enc
 
     def collate(self, enc, rows, pad_id):
         import torch
 
         batch = collate(enc, rows, pad_id, with_labels=False)
-        longest = max(len(enc.target_ids[i]) for i in rows)
-        labels = torch.full((len(rows), longest), -100, dtype=torch.long)
-        for r, i in enumerate(rows):
-            labels[r, : len(enc.target_ids[i])] = torch.tensor(enc.target_ids[i])
-        batch["labels"] = labels
+        batch["labels"] = torch.from_numpy(enc.target_ids.padded(rows, -100)[0])  # no loss on padding
         return batch
 
     def evaluate(self, model, enc, tokenizer, batch_size):
@@ -160,8 +155,8 @@ class Seq2Seq(Task):
 
         loss = _token_mean_loss(self, model, enc, _pad_id(tokenizer), batch_size)
         n = min(len(enc), self.eval_generate_limit)
-        sources = [tokenizer.decode(ids, skip_special_tokens=True) for ids in enc.input_ids[:n]]
-        outputs = generate_batch(model, tokenizer, sources, max_new_tokens=max(len(t) for t in enc.target_ids[:n]) + 5)
+        sources = tokenizer.batch_decode(enc.input_ids[:n].tolist(), skip_special_tokens=True)
+        outputs = generate_batch(model, tokenizer, sources, max_new_tokens=int(enc.target_ids.lengths[:n].max(initial=0)) + 5)
         bleu = metrics.compute(["bleu"], outputs, enc.targets[:n])["bleu"]
         return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_bleu": bleu}
 
@@ -182,7 +177,7 @@ def _token_mean_loss(task, model, enc, pad_id, batch_size) -> float:
     device = next(model.parameters()).device
     total, tokens = 0.0, 0
     with torch.no_grad():
-        for rows in batch_order([len(x) for x in enc.input_ids], batch_size, shuffle=False, seed=0):
+        for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
             batch = {k: v.to(device) for k, v in task.collate(enc, rows, pad_id).items()}
             n = int((batch["labels"] != -100).sum()) - (len(rows) if task.name == "causal-lm" else 0)
             total += float(model(**batch).loss) * max(n, 1)

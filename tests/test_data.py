@@ -1,11 +1,17 @@
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pandas as pd
 import pytest
 
 from llmnb.data import (
+    Encoded,
     LabelMap,
     Notice,
+    TokenRows,
     batch_order,
     collate,
     drop_missing,
@@ -139,3 +145,153 @@ def test_collate_pads_to_the_longest_row_only():
     assert batch["input_ids"].shape == (2, len(enc.input_ids[1]))
     assert batch["attention_mask"][0].sum() == len(enc.input_ids[0])
     assert batch["labels"].tolist() == [0, 1]
+
+
+# ----------------------------------------------------------------------------- compact token rows
+
+def _minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from llmnb.models import bundled_minilm_path
+
+    return AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+
+
+@pytest.mark.parametrize("rows", [[], [[]], [[1, 2, 3], [], [4], [5, 6]], [[7] * 300, [], []]])
+def test_token_rows_round_trip_lists(rows):
+    import numpy as np
+
+    held = TokenRows.from_lists(rows)
+    assert len(held) == len(rows) and held.tolist() == rows and held == rows
+    assert [r.tolist() for r in held] == rows and [held[i].tolist() for i in range(len(rows))] == rows
+    assert held.lengths.tolist() == [len(r) for r in rows] and held.num_tokens == sum(map(len, rows))
+    assert held.flat.dtype == np.int32 and held.offsets.dtype == np.int64
+    assert TokenRows.from_lists(list(held)) == held  # from numpy rows too
+    assert TokenRows.concat([held[:1], held[1:]]) == held
+
+
+def test_token_rows_index_and_slice():
+    rows = [[1, 2, 3], [], [4], [5, 6], [7, 8, 9, 10]]
+    held = TokenRows.from_lists(rows)
+    assert held[-1].tolist() == [7, 8, 9, 10] and held[1].tolist() == []
+    with pytest.raises(IndexError):
+        held[5]
+    for part in (slice(1, 4), slice(None, 2), slice(3, None), slice(-2, None), slice(4, 2), slice(None, None, 2), slice(None, None, -1)):
+        sliced = held[part]
+        assert isinstance(sliced, TokenRows) and sliced.tolist() == rows[part], part
+    assert held[[4, 0]].tolist() == [rows[4], rows[0]]
+    held[0][0] = 99  # rows are views: no copy per access
+    assert held.flat[0] == 99
+
+
+def _old_collate(rows_of_ids, targets, rows, pad_id):
+    """collate as it was when rows were Python lists: the reference for the numpy version."""
+    import torch
+
+    longest = max(len(rows_of_ids[i]) for i in rows)
+    input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for r, i in enumerate(rows):
+        ids = rows_of_ids[i]
+        input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[r, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": torch.tensor([targets[i] for i in rows])}
+
+
+def test_collate_gives_the_same_batch_as_list_rows():
+    import torch
+
+    tok = _minilm_tokenizer()
+    texts = ["Great.", "The room was small but spotless.", "It broke on day two and support never answered.", "No.", "x " * 80]
+    targets = [0, 1, 2, 0, 1]
+    lists = tok(texts, truncation=True, max_length=32)["input_ids"]
+    enc = encode(tok, texts, targets, max_length=32)
+    assert enc.input_ids == lists and enc.lengths.tolist() == [len(r) for r in lists]
+    for rows in ([0, 1, 2], [3], [4, 0, 3, 1], [2, 2]):
+        new, old = collate(enc, rows, tok.pad_token_id), _old_collate(lists, targets, rows, tok.pad_token_id)
+        assert new.keys() == old.keys()
+        for key in old:
+            assert new[key].dtype == old[key].dtype and torch.equal(new[key], old[key]), (rows, key)
+    assert Encoded(input_ids=lists, targets=targets).input_ids == enc.input_ids  # lists are converted
+
+
+def test_encode_in_chunks_matches_one_call_and_empty_input():
+    import llmnb.data as data
+
+    tok = _minilm_tokenizer()
+    texts = [f"review number {i} " + "good " * (i % 7) for i in range(23)]
+    whole = tok(texts, truncation=True, max_length=16)["input_ids"]
+    assert data.tokenize_rows(tok, texts, 16, chunk=5) == whole
+    assert data.tokenize_rows(tok, texts, 16, target=True, chunk=4) == tok(text_target=texts, truncation=True, max_length=16)["input_ids"]
+    empty = encode(tok, [], [], 16)
+    assert len(empty) == 0 and empty.num_tokens == 0 and empty.lengths.tolist() == []
+
+
+class WordTokenizer:
+    """Called like a Hugging Face tokenizer, and like one it returns a Python list of fresh int
+    objects per text ([CLS] word ids [SEP]); pure Python, so fast to load and deterministic."""
+
+    def __init__(self):
+        self.vocab = {}
+
+    def __call__(self, text=None, text_target=None, truncation=True, max_length=512, **unused):
+        vocab = self.vocab
+        return {"input_ids": [
+            [101] + [vocab.setdefault(w, 1000 + len(vocab)) + 0 for w in t.split()][: max_length - 2] + [102]
+            for t in (text if text is not None else text_target)
+        ]}
+
+
+def test_encoding_100k_short_rows_stays_small():
+    """100,000 rows of ~25 tokens: the ids take ~4.3 bytes a token (~110 B a row), and encoding
+    them never holds every row as Python lists (~1 KB a row: ~100 MB)."""
+    import random
+    import tracemalloc
+
+    words = [f"w{i}" for i in range(500)]
+    rng = random.Random(0)
+    texts = [" ".join(rng.choices(words, k=rng.randint(19, 27))) for _ in range(100_000)]
+    tok = WordTokenizer()
+    encode(tok, texts[:100], [0] * 100, 128)  # the vocabulary exists before measuring
+    tracemalloc.start()
+    try:
+        enc = encode(tok, texts, [0] * len(texts), 128)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    tokens = enc.num_tokens
+    assert len(enc) == 100_000 and 20 <= tokens / len(enc) <= 30
+    assert enc.input_ids.tolist()[:3] == tok(texts[:3])["input_ids"]
+    assert enc.input_ids.nbytes <= 5 * tokens  # int32 ids + one int64 offset a row; int64 ids would fail
+    assert held < 16 * 2**20, f"encoded 100k rows hold {held / 2**20:.0f} MB"
+    assert peak < 40 * 2**20, f"encoding 100k rows peaked at {peak / 2**20:.0f} MB"
+
+
+FINETUNE_PEAK = """
+import random, resource, sys
+import pandas as pd
+import llmnb
+n = int(sys.argv[1])
+words = ["the", "room", "was", "service", "food", "phone", "really", "and", "staff", "film", "quite", "very"]
+rng = random.Random(0)
+frame = pd.DataFrame({
+    "text": [" ".join(rng.choice(words) for _ in range(rng.randint(18, 26))) + (" great" if i % 2 else " awful") for i in range(n)],
+    "label": ["positive" if i % 2 else "negative" for i in range(n)],
+})
+llmnb.finetune("tiny-bert", frame, max_steps=20, quiet=True, save_checkpoints=False, eval_fraction=0.02)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.slow
+def test_finetune_on_100k_short_rows_adds_little_peak_memory():
+    """20 tiny-bert steps on 100,000 rows of ~25 tokens peak at most 150 MB above 1,000 rows
+    (with list-of-lists token rows: ~550 MB above)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    peaks = {}
+    for n in (1_000, 100_000):
+        run = subprocess.run([sys.executable, "-c", textwrap.dedent(FINETUNE_PEAK), str(n)], capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        peaks[n] = int(run.stdout.split()[-1])
+    added = peaks[100_000] - peaks[1_000]
+    assert added <= 150 * 2**20, f"100k rows added {added / 2**20:.0f} MB to the peak"
