@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import html
 import io
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -162,7 +161,9 @@ def _show(plain: str, html_text: str) -> None:
     """Small HTML in a Jupyter kernel; plain text on stdout elsewhere, and always with LLMNB_QUIET=1."""
     from .display import in_notebook
 
-    quiet = os.environ.get("LLMNB_QUIET", "").strip().lower() not in ("", "0", "false", "no")
+    from .environment import quiet as env_quiet
+
+    quiet = env_quiet()
     if not quiet and in_notebook():
         from IPython.display import display
 

@@ -6,7 +6,6 @@ measurement (see docs/defaults.md): a newcomer who sets nothing should get a goo
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
@@ -109,6 +108,8 @@ class FineTuneConfig:
         _check_number("seed", self.seed, minimum=0, integer=True)
         if self.freeze is not None:
             _check_number("freeze", self.freeze, minimum=0, integer=True)
+            if self.lora:
+                raise ConfigError("Choose freeze=N or lora=True, not both: LoRA already keeps the base weights frozen.")
         if self.lora_targets is not None and not self.lora:
             raise ConfigError(f"lora_targets={self.lora_targets!r} is set but lora is off: add lora=True (--lora) to train adapters.")
         _check_number("lora_r", self.lora_r, minimum=1, integer=True)
@@ -134,7 +135,9 @@ class FineTuneConfig:
                 "trust_remote_code=True runs Python code that comes with the model from the Hub. "
                 "Only use it for models whose code you trust."
             )
-        if os.environ.get("LLMNB_QUIET", "") not in ("", "0"):
+        from .environment import quiet
+
+        if quiet():
             self.quiet = True
 
     def to_dict(self) -> dict:

@@ -169,6 +169,12 @@ class Engine:
             # The caller reads the status; the best weights are restored below all the same.
             state.status = FAILED
             state.message = str(e)
+        except Exception as e:
+            # Anything else (a listener's bug, a model's error) ends the run too: the display must
+            # not go on saying "running", and the best weights are restored below before it re-raises.
+            state.status = FAILED
+            state.message = f"{type(e).__name__}: {e}"
+            raise
         finally:
             self.model.eval()
             self._restore_best()

@@ -19,7 +19,7 @@ from .data import LabelMap, Notice, drop_missing, pick_columns, stratified_split
 from .errors import DataError
 from .events import FAILED, TrainState
 from .result import FineTuneResult
-from .tasks import Task, get_task
+from .tasks import Task, check_metric, get_task
 
 
 def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), resume=None, **options):
@@ -44,6 +44,7 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     if resume:
         checkpoint, config = _resume_point(resume, model, config)
     task = get_task(config.task)
+    check_metric(task, config.metric)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Notice)
@@ -82,8 +83,8 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     state = TrainState(
         task=task.name,
         model_name=model_name,
-        metric_name="eval_" + (config.metric or task.headline),
-        greater_is_better=task.greater_is_better if not config.metric else config.metric not in ("mse", "loss", "perplexity"),
+        metric_name="eval_" + (metric := (config.metric or task.headline).removeprefix("eval_")),
+        greater_is_better=task.greater_is_better if not config.metric else metric not in ("mse", "loss", "perplexity"),
     )
     steps_per_epoch = -(-len(train_enc) // config.batch_size)
     display = None if config.quiet else make_display("auto", plot=config.plot)

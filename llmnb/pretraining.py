@@ -129,7 +129,9 @@ class PretrainConfig:
         self.prompts = tuple(self.prompts)
         if self.lr > 0.05:
             warnings.warn(f"lr={self.lr} is very high even for a small model from scratch; 1e-3 to 1e-2 is usual.")
-        if os.environ.get("LLMNB_QUIET", "") not in ("", "0"):
+        from .environment import quiet
+
+        if quiet():
             self.quiet = True
 
     @property

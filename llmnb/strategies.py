@@ -61,8 +61,6 @@ def apply_strategy(model, config):
 
     Unless config.quiet, prints one line saying what trains (and LoRA's learning rate when it
     is the LoRA default)."""
-    if config.lora and config.freeze is not None:
-        raise ConfigError("Choose freeze=N or lora=True, not both: LoRA already keeps the base weights frozen.")
     if config.freeze is not None:
         freeze_lower_layers(model, config.freeze)
     elif config.lora:

@@ -222,6 +222,21 @@ def generate_batch(model, tokenizer, texts, max_new_tokens: int = 64, batch_size
 TASKS = {task.name: task for task in (Task(), Regression(), CausalLM(), Seq2Seq())}
 
 
+def check_metric(task: Task, metric: str | None) -> None:
+    """`metric` must be one the task computes at each evaluation (or the loss), caught before training."""
+    if metric is None:
+        return
+    known = list(dict.fromkeys([task.headline, *task.metrics, "loss"]))
+    if metric.removeprefix("eval_") not in known:
+        import difflib
+
+        from .errors import ConfigError
+
+        close = [k for k in known if k.startswith(metric.lower())] or difflib.get_close_matches(metric, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"metric={metric!r} is not computed for task={task.name!r}; choose one of: {', '.join(known)}.{hint}")
+
+
 def get_task(name: str) -> Task:
     if name not in TASKS:
         raise DataError(f"task={name!r} is not known; choose one of: {', '.join(TASKS)}.")

@@ -1,5 +1,4 @@
 """Checkpoints, resume and crash safety: nothing trained is lost."""
-import json
 
 import pytest
 import torch

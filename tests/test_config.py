@@ -42,9 +42,46 @@ def test_batch_must_split_into_accumulation_steps():
         FineTuneConfig(batch_size=10, grad_accum=4)
 
 
-def test_llmnb_quiet_environment_forces_quiet(monkeypatch):
-    monkeypatch.setenv("LLMNB_QUIET", "1")
-    assert FineTuneConfig().quiet is True
+@pytest.mark.parametrize("value, quiet", [("1", True), ("true", True), ("YES", True), ("on", True),
+                                          ("0", False), ("false", False), ("no", False), ("", False)])
+def test_llmnb_quiet_environment_is_read_one_way_everywhere(monkeypatch, value, quiet):
+    """LLMNB_QUIET=false once made the config quiet while the display still drew."""
+    from llmnb.display import make_display
+    from llmnb.pretraining import PretrainConfig
+
+    monkeypatch.setenv("LLMNB_QUIET", value)
+    assert FineTuneConfig().quiet is quiet and PretrainConfig().quiet is quiet
+    assert (make_display("console") is None) is quiet
+
+
+def test_an_unknown_llmnb_quiet_value_warns(monkeypatch):
+    monkeypatch.setenv("LLMNB_QUIET", "maybe")
+    with pytest.warns(UserWarning, match="LLMNB_QUIET='maybe' is not understood"):
+        assert FineTuneConfig().quiet is False
+
+
+def test_lora_and_freeze_are_refused_by_the_config_itself():
+    """Before any model loads (it used to be refused only after loading)."""
+    with pytest.raises(ConfigError, match="not both"):
+        FineTuneConfig(lora=True, freeze=1)
+    with pytest.raises(ConfigError, match="not both"):
+        FineTuneConfig(freeze=1).replace(lora=True)
+
+
+def test_a_metric_the_task_does_not_compute_is_refused_before_loading(monkeypatch):
+    """metric='acc' used to train, then stop early saying eval_acc did not improve."""
+    import llmnb
+    import llmnb.finetuning
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the metric was checked")
+
+    monkeypatch.setattr(llmnb.finetuning, "_load", no_loading)
+    rows = [{"text": "good", "label": "a"}, {"text": "bad", "label": "b"}] * 10
+    with pytest.raises(ConfigError, match="metric='acc' is not computed for task='classification'.*Did you mean 'accuracy'"):
+        llmnb.finetune("tiny-bert", rows, metric="acc", quiet=True)
+    with pytest.raises(ConfigError, match="choose one of: mse, loss"):
+        llmnb.finetune("tiny-bert", [{"text": "x", "label": 1.0}] * 20, task="regression", metric="accuracy", quiet=True)
 
 
 def test_replace_returns_a_new_validated_config():

@@ -121,3 +121,29 @@ def test_public_names_survive_submodule_imports():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_listener_that_raises_ends_the_run_as_failed(easy_rows, tiny_options):
+    """The display's last frame used to say "running" after a callback raised."""
+    from llmnb.display.notebook import render_html
+
+    class Broken(Callback):
+        def on_log(self, state, row):
+            if state.step == 3:
+                raise ValueError("a bug in my callback")
+
+    class LastFrame(Callback):
+        def on_train_end(self, state):
+            self.status, self.html = state.status, render_html(state, chart=False)
+
+    frame = LastFrame()
+    with pytest.raises(ValueError, match="a bug in my callback"):
+        llmnb.finetune("tiny-bert", easy_rows, callbacks=[Broken(), frame], **{**tiny_options, "log_every": 1})
+    assert frame.status == "failed"
+    assert "ValueError: a bug in my callback" in frame.html and "running" not in frame.html.lower()
+
+
+def test_a_metric_given_with_its_eval_prefix_works(easy_rows, easy_eval_rows, tiny_options):
+    ft = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, metric="eval_loss", **{**tiny_options, "epochs": 1})
+    assert ft.state.metric_name == "eval_loss" and ft.state.greater_is_better is False and ft.state.best_step
+

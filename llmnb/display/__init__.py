@@ -5,7 +5,6 @@ IPython, matplotlib, torch or ipywidgets at import time.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from ..events import Callback
@@ -37,7 +36,9 @@ def make_display(mode: str = "auto", plot: bool = True) -> Callback | None:
     """
     if mode not in MODES:
         raise ValueError(f"display mode must be one of {', '.join(MODES)}; got {mode!r}")
-    if os.environ.get("LLMNB_QUIET", "").strip().lower() not in ("", "0", "false", "no"):
+    from ..environment import quiet
+
+    if quiet():
         return None
     if mode == "auto":
         mode = "notebook" if in_notebook() else "console"
