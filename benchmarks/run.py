@@ -1,6 +1,6 @@
 """llmnb's speed claims, measured: every number a ratio of contenders run side by side.
 
-    .venv/bin/python benchmarks/run.py --quick     # <= 10 minutes on 2 busy cores
+    .venv/bin/python benchmarks/run.py --quick     # <= 13 minutes on 2 busy cores
     .venv/bin/python benchmarks/run.py             # more steps and rounds: steadier medians
     .venv/bin/python benchmarks/run.py --only engine,padding --threads 2
 
@@ -25,6 +25,10 @@ that round's ratio):
             set's longest row, one step of each in turn; real (non-pad) tokens per second.
   load_ext  `%load_ext llmnb` in fresh processes (IPython's own start-up excluded).
   memory    peak RSS of a separate process running the bundled fine-tune.
+  cell      a whole default `%finetune` cell (imports to final image, every default) against the
+            Trainer recipe (lr 5e-5, 3 epochs, fp32), each in a fresh process, on 600 / 272
+            sentences: `cell_ratio_vs_trainer` and both accuracies (benchmarks/cell.py; it also
+            prints the split of llmnb's cell by phase).
 
 The last line printed is one JSON object with every headline number (see docs/performance.md).
 """
@@ -84,6 +88,7 @@ LLMNB_LR = 1e-4  # llmnb's default; every contender here uses it
 GOALS = {
     "overhead_vs_plain": ("<=", 1.02),
     "trainer_ratio": ("<=", 0.9),
+    "cell_ratio_vs_trainer": ("<=", 0.9),
     "padding_speedup": (">=", 1.5),
     "display_cost_fraction": ("<=", 0.01),
     "load_ext_seconds": ("<=", 0.3),
@@ -95,17 +100,18 @@ SETTINGS = {
     # engine: steps per contender and rounds; ft: epochs and rounds (ft_fused: also time the proposed
     # fused AdamW); pad: mixed-length texts and rounds; load_ext: fresh processes; memory: steps (None: all)
     "quick": dict(engine_steps=24, engine_rounds=3, ft_epochs=1, ft_rounds=2, ft_fused=False, pad_examples=64, pad_rounds=2,
-                  load_ext_runs=3, memory_steps=10),
+                  load_ext_runs=3, memory_steps=10, cell_rounds=1),
     "full": dict(engine_steps=60, engine_rounds=5, ft_epochs=4, ft_rounds=3, ft_fused=True, pad_examples=256, pad_rounds=3,
-                 load_ext_runs=7, memory_steps=None),
+                 load_ext_runs=7, memory_steps=None, cell_rounds=3),
     "smoke": dict(engine_steps=3, engine_rounds=1, ft_epochs=0.1, ft_rounds=1, ft_fused=True, pad_examples=32, pad_rounds=1,
-                  load_ext_runs=1, memory_steps=2),
+                  load_ext_runs=1, memory_steps=2, cell_rounds=0),
 }
 # --quick is sized for a MiniLM training step (batch of 16 reviews, fp32) of REFERENCE_STEP_S. On a busier
 # machine (slower steps) the engine section takes proportionally fewer steps (at least 6), and past
 # BUSY_SCALE the fine-tune and padding sections do one round instead of two. If the machine gets busier
 # during the run, no new round of a section starts after its deadline (seconds after the start of the
-# script's work; imports take another 20-60 s), so that --quick stays within 10 minutes.
+# script's work; imports take another 20-60 s), so that --quick stays within 10 minutes before the
+# cell section, whose one round of two whole default cells takes about 2-3 minutes more.
 REFERENCE_STEP_S, BUSY_SCALE = 0.4, 0.6
 QUICK_DEADLINES = {"engine": 200, "finetune": 330, "padding": 440, "memory": 480}
 
@@ -587,7 +593,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (<= 10 minutes on 2 cores)")
     parser.add_argument("--smoke", action="store_true", help="a few steps of everything: checks that the script runs (numbers meaningless)")
     parser.add_argument("--threads", default="auto", help="torch threads (default auto: 1 on a machine busier than its cores)")
-    parser.add_argument("--only", default="engine,finetune,padding,load_ext,memory", help="comma-separated sections")
+    parser.add_argument("--only", default="engine,finetune,padding,load_ext,memory,cell", help="comma-separated sections")
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = dict(SETTINGS[mode])
@@ -629,16 +635,21 @@ def main():
     if "memory" in sections:
         late = mode == "quick" and time.perf_counter() > deadline("memory")
         found["memory"] = memory_section(threads, 2 if late else settings["memory_steps"])
+    if "cell" in sections and settings["cell_rounds"]:
+        from cell import cell_section
+
+        found["cell"] = cell_section(settings["cell_rounds"], log=log)
     report(found, mode, threads, load, step_s, began)
 
 
 def report(found, mode, threads, load, step_s, began):
     e, f, p = found.get("engine", {}), found.get("finetune", {}), found.get("padding", {})
-    x, m = found.get("load_ext", {}), found.get("memory", {})
+    x, m, c = found.get("load_ext", {}), found.get("memory", {}), found.get("cell", {})
     auto = llmnb.engine.choose_precision("auto", torch.device("cpu"))
     summary = {
         "overhead_vs_plain": e.get("overhead_vs_plain"),
         "trainer_ratio": f.get("trainer_ratio"),
+        "cell_ratio_vs_trainer": c.get("cell_ratio_vs_trainer"),
         "padding_speedup": p.get("padding_speedup"),
         "display_cost_fraction": e.get("display_cost_fraction"),
         "load_ext_seconds": x.get("load_ext_seconds"),
@@ -654,6 +665,8 @@ def report(found, mode, threads, load, step_s, began):
                f"engine bookkeeping {e['engine_bookkeeping_ms_per_step']:.3f} ms/step = {e['engine_bookkeeping_fraction']:.4f} of a step"),
         ("trainer_ratio", "llmnb.finetune / transformers.Trainer, fp32, wall",
          f and f"per round {f['trainer_spread']}; {f['epochs']:g} epoch(s) x {f['rounds']} round(s); seconds {f['seconds']}"),
+        ("cell_ratio_vs_trainer", "default %finetune cell / Trainer recipe, whole process",
+         c and f"per round {c['cell_ratios']}; seconds {c['cell_seconds']}; accuracy {c['cell_accuracy']} on {c['cell_data']['test']} sentences"),
         ("padding_speedup", "real tokens/s: llmnb batching / pad to longest",
          p and f"per round {p['padding_spread']}; {p['examples']} texts of {p['length_range'][0]}-{p['length_range'][1]} tokens, "
                f"token slots {p['token_slots']['grouped']} vs {p['token_slots']['padded']} for {p['real_tokens']} real"),
@@ -694,6 +707,8 @@ def report(found, mode, threads, load, step_s, began):
         if "trainer_ratio_fused" in f:
             extras["trainer_ratio_fused"] = f["trainer_ratio_fused"]
             log(f"proposal, fused AdamW on CPU: llmnb.finetune / Trainer = {f['trainer_ratio_fused']:.3f}")
+    if c:
+        extras.update({"cell_seconds": c["cell_seconds"], "cell_accuracy": c["cell_accuracy"], "cell_ratios": c["cell_ratios"]})
     if p:
         extras.update({"padding_tokens_per_s": p["tokens_per_s"], "padding_token_slots": p["token_slots"], "padding_real_tokens": p["real_tokens"]})
     summary.update({

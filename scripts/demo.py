@@ -44,7 +44,21 @@ def main() -> int:
             for output in cell.get("outputs", []):
                 if output.get("name") == "stdout":
                     print("[demo] final metrics on the test sentences:", output["text"].strip())
+    report_disk()
     return 0
+
+
+def report_disk() -> None:
+    """What the run left on disk; demo runs beyond the newest two are removed (learners run it often)."""
+    sys.path.insert(0, str(ROOT))
+    from llmnb.run_folders import clean_runs, folder_bytes, run_folders
+
+    runs = run_folders(OUT / "runs")
+    if runs:
+        print(f"[demo] the run left {folder_bytes(runs[-1]) / 1e6:.0f} MB in {runs[-1].relative_to(ROOT)} (the final model)")
+    if len(runs) > 2:
+        clean_runs(keep=2, root=OUT / "runs", quiet=True)
+        print(f"[demo] removed {len(runs) - 2} older demo run(s); llmnb.runs() lists runs, llmnb.clean_runs() removes them")
 
 
 def last_png(nb) -> bytes | None:
