@@ -46,6 +46,9 @@ class LaunchError(TrainingError):
     """The launched script failed; the message ends with the tail of its output."""
 
 
+SCRIPT_TASKS = ("classification", "regression")  # what the script's template trains
+
+
 def export_script(result_or_config=None, path="train.py", data=None, eval=None, model=None, out="model", dropout=None):
     """Write `path` (a training script), `train_config.json`, `train.csv` and `eval.csv` beside it.
 
@@ -81,6 +84,11 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     if script.exists() and MARKER not in script.read_text(errors="replace"):
         raise ExportError(f"'{script}' exists and was not written by export_script; choose another path.")
     task = get_task(config.task)
+    if task.name not in SCRIPT_TASKS:
+        raise ExportError(
+            f"export_script writes classification and regression jobs; this run's task is {task.name!r}, which the "
+            "script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
+        )
     prepared = prepare_data(data, eval, config, task)
     labels: LabelMap | None = prepared["labels"]
     if result and result.labels and labels and labels.names != result.labels.names:

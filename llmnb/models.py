@@ -31,6 +31,15 @@ ALIASES = {
     "tiny-t5": "a 2-layer T5 encoder-decoder with random weights (seq2seq from scratch)",
 }
 
+# Aliases that load only with one kind of head (the others load with any): what the picker offers.
+ALIAS_TASKS = {"tiny-gpt2": ("causal-lm",), "tiny-t5": ("seq2seq",)}
+
+
+def alias_loads_with(alias: str, task: str) -> bool:
+    """True when `load_model(alias, task=task)` can build that pair."""
+    return task in ALIAS_TASKS.get(alias, (task,))
+
+
 # task -> name of the transformers Auto class that builds the model with the right head
 AUTO_CLASSES = {
     "classification": "AutoModelForSequenceClassification",

@@ -41,13 +41,15 @@ class ModelPicker:
     """
 
     def __init__(self, name: str = "lm", task: str = "classification", num_labels: int = 2, shell=None):
-        if task not in models.AUTO_CLASSES:
-            raise ConfigError(f"task={task!r} is not known; choose one of: {', '.join(models.AUTO_CLASSES)}.")
+        if task not in HEADS:
+            raise ConfigError(f"task={task!r} is not a head the picker loads; choose one of: {', '.join(HEADS)}.")
         self.shell = shell
         self.loaded = None
         # The description sits in the label; the value stays the bare alias.
+        # Only aliases that load with every head offered here: tiny-gpt2 and tiny-t5 would fail on each.
+        aliases = {a: about for a, about in models.ALIASES.items() if all(models.alias_loads_with(a, t) for t in HEADS)}
         self.alias = w.Dropdown(
-            options=[(f"{alias} \N{EM DASH} {about}", alias) for alias, about in models.ALIASES.items()],
+            options=[(f"{alias} \N{EM DASH} {about}", alias) for alias, about in aliases.items()],
             value="minilm" if "minilm" in models.ALIASES else next(iter(models.ALIASES)),
             description="Model",
             layout=_WIDE,
@@ -60,7 +62,7 @@ class ModelPicker:
             style=_LABEL,
         )
         self.task = w.ToggleButtons(
-            options=[("classification", "classification"), ("regression", "regression"), ("encoder (no head)", "encoder")],
+            options=[(HEAD_LABELS.get(head, head), head) for head in HEADS],
             value=task,
             description="Task",
             style=_LABEL,
@@ -131,6 +133,10 @@ class ModelPicker:
 
     def __repr__(self):
         return f"ModelPicker(source={self.source!r}, task={self.task.value!r}, name={self.var_name.value!r})"
+
+
+HEADS = ("classification", "regression", "encoder")  # the heads the picker loads
+HEAD_LABELS = {"encoder": "encoder (no head)"}
 
 
 def _current_shell():

@@ -12,6 +12,7 @@ import torch
 from easy_data import make_easy_sentiment
 
 import llmnb
+from llmnb.config import FineTuneConfig
 from llmnb.export import ExportError, LaunchError, export_script, launch
 
 # 160 rows, 16 held out: 144 training rows = 18 full batches of 8, so no ragged last batch.
@@ -89,6 +90,11 @@ def test_misuse_is_explained(tmp_path, job):
         export_script(ft, tmp_path / "t.py", data=[{"text": t, "label": l} for t, l in [("a b", "x"), ("c d", "y")] * 10])
     with pytest.raises(ExportError, match="No script"):
         launch(tmp_path / "missing.py")
+    # A causal-LM or seq2seq run is refused before anything is written (it used to get a classification script).
+    for task in ("causal-lm", "seq2seq"):
+        with pytest.raises(ExportError, match=f"task is '{task}'.*Nothing was written"):
+            export_script(FineTuneConfig(task=task), tmp_path / task / "train.py", data=make_easy_sentiment(20))
+        assert not (tmp_path / task).exists()
     with pytest.raises(ExportError, match="num_processes"):
         launch(tmp_path / "mine.py", num_processes=0)
 

@@ -152,3 +152,23 @@ def _descendants(box):
         if isinstance(child, ipywidgets.Box):
             found.extend(_descendants(child))
     return found
+
+
+def test_picker_offers_only_model_and_head_pairs_that_load():
+    """tiny-gpt2 and tiny-t5 were offered, and failed to load with every head the picker has."""
+    from llmnb.widgets import HEADS
+
+    picker = llmnb.ModelPicker(shell=fake_shell())
+    offered = [value for _label, value in picker.alias.options]
+    assert "tiny-gpt2" not in offered and "tiny-t5" not in offered and "tiny-bert" in offered
+    heads = [value for _label, value in picker.task.options]
+    assert tuple(heads) == HEADS
+    for alias in offered:
+        if alias == "minilm":
+            continue  # the real model: loading it with each head is covered by test_models
+        for head in heads:
+            picker.alias.value, picker.task.value = alias, head
+            assert picker.load() is not None, (alias, head, picker.status.value)
+    with pytest.raises(llmnb.ConfigError, match="not a head the picker loads"):
+        llmnb.ModelPicker(task="causal-lm", shell=fake_shell())
+
