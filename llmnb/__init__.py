@@ -59,6 +59,12 @@ _SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "co
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 
+# Before torch runs its first CPU kernel: keeps bf16 training from filling the heap with cached
+# oneDNN kernels, one per batch shape (see llmnb/memory.py). Sets two environment variables only.
+from .memory import bound_onednn_caches as _bound_onednn_caches  # noqa: E402
+
+_bound_onednn_caches()
+
 
 def __getattr__(name):
     if name in _LAZY:
