@@ -91,7 +91,12 @@ class FineTuneResult:
         from .finetuning import evaluate_encoded, prepare_eval
 
         enc = prepare_eval(self, data, text, label)
-        return evaluate_encoded(self.model, enc, self.task, self.tokenizer, self.config.batch_size)
+        metrics = evaluate_encoded(self.model, enc, self.task, self.tokenizer, self.config.batch_size)
+        del enc
+        from .memory import release_memory
+
+        release_memory()  # a notebook kernel lives on: give the activations' heap back now, not at the next run
+        return metrics
 
     # ------------------------------------------------------------------ keeping it
     def save(self, directory) -> Path:

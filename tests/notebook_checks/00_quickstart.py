@@ -12,3 +12,8 @@ def check(nb, workdir):
     accuracy = float(text.split("'eval_accuracy': ")[1].split(",")[0])
     assert accuracy > 0.7, text
     assert (workdir / "runs" / "quickstart-minilm" / "model.safetensors").exists()
+    # The run folder holds the final model once (no optimizer state, no checkpoint), and llmnb.runs() lists it.
+    run = workdir / "runs" / "minilm-001"
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == []
+    assert sum(p.stat().st_size for p in run.iterdir()) < 120e6
+    assert "minilm-001" in html and "quickstart-minilm" in html
