@@ -15,6 +15,15 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "LLMNB_RUNS_DIR" not in os.environ:
+    # Contenders that keep llmnb's defaults write a run folder (~90 MB each for MiniLM): a benchmark's
+    # runs go to a temporary folder removed at exit, not into the checkout's runs/.
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["LLMNB_RUNS_DIR"] = tempfile.mkdtemp(prefix="llmnb_bench_runs_")
+    atexit.register(shutil.rmtree, os.environ["LLMNB_RUNS_DIR"], True)
 
 import platform  # noqa: E402
 import statistics  # noqa: E402
