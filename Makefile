@@ -27,7 +27,8 @@ test-browser: setup
 	@sh scripts/install_browser.sh
 	$(PY) -m pytest -q tests/browser
 
-# Unit tests only: no MiniLM fine-tunes, notebooks or browser.
+# Everything but the slow tests (over ~20 s each: MiniLM fine-tunes, subprocess jobs), notebooks and browser:
+# under 5 minutes on 2 cores.
 test-fast: setup
 	MPLBACKEND=Agg $(PY) -m pytest -q -m "not slow and not notebook and not browser"
 

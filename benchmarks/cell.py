@@ -63,18 +63,18 @@ if role == "llmnb":
         import torch, transformers, evaluate, pandas  # what the cell imports on its first run
         marks.append(("imports (torch, transformers, evaluate, pandas)", time.perf_counter() - start))
     import pandas as pd
-    import llmnb, llmnb.display, llmnb.finetuning, llmnb.tasks, llmnb.checkpoint
+    import llmnb, llmnb.display, llmnb.finetuning.run, llmnb.finetuning.tasks, llmnb.core.checkpoint
     from llmnb.display.notebook import NotebookDisplay
     llmnb.display.in_notebook = lambda: True  # the notebook view, drawing into a sink (stdout)
     train, test = pd.read_csv(f"{data_dir}/train.csv"), pd.read_csv(f"{data_dir}/test.csv")
     if profile:
-        from llmnb.events import Callback
-        timed(llmnb.finetuning, "prepare_data", "read and check the data")
-        timed(llmnb.finetuning, "_load", "load the model")
-        timed(llmnb.tasks.Task, "encode", "tokenize")
-        timed(llmnb.finetuning, "evaluate_encoded", "evaluation")
-        timed(llmnb.checkpoint.Checkpointer, "write", "checkpoint")
-        timed(llmnb.finetuning, "save_final", "final save (weights, tokenizer, llmnb.json)")
+        from llmnb.core.events import Callback
+        timed(llmnb.finetuning.run, "prepare_data", "read and check the data")
+        timed(llmnb.finetuning.run, "_load", "load the model")
+        timed(llmnb.finetuning.tasks.Task, "encode", "tokenize")
+        timed(llmnb.finetuning.run.FineTuneJob, "evaluate", "evaluation")
+        timed(llmnb.core.checkpoint.Checkpointer, "write", "checkpoint")
+        timed(llmnb.finetuning.run, "save_final", "final save (weights, tokenizer, llmnb.json)")
         timed(NotebookDisplay, "on_train_end", "final image (PNG of the curves)")
         class Epochs(Callback):
             def on_train_begin(self, state):
@@ -97,7 +97,7 @@ else:
     import pandas as pd
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
-    from llmnb.models import bundled_minilm_path
+    from llmnb.core.models import bundled_minilm_path
     transformers.logging.set_verbosity_error()
     train, test = pd.read_csv(f"{data_dir}/train.csv"), pd.read_csv(f"{data_dir}/test.csv")
     names = sorted(set(train["label"]))

@@ -41,10 +41,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer  # no
 from transformers.models.bert import modeling_bert  # noqa: E402,F401  (a lazy import, done before any timing)
 
 import llmnb  # noqa: E402
+import llmnb.core.engine  # noqa: E402
 import llmnb.datasets  # noqa: E402
-import llmnb.engine  # noqa: E402
 import llmnb.metrics  # noqa: E402
-from llmnb.tasks import get_task  # noqa: E402
+from llmnb.finetuning.tasks import get_task  # noqa: E402
 
 SEED, LR, EPOCHS, BATCH, MAX_LENGTH = 42, 5e-5, 3, 16, 128
 

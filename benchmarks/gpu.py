@@ -11,7 +11,7 @@ lr 1e-4, warmup + linear decay, clipping 1.0, as llmnb does on CUDA.
 
 Contenders, interleaved per sequence length, the order rotating every round:
   plain    a hand-written loop (common.train_plain) with the same optimizer and autocast;
-  llmnb    llmnb.engine.Engine with precision="bf16" (fused AdamW is its CUDA default);
+  llmnb    llmnb.core.engine.Engine with precision="bf16" (fused AdamW is its CUDA default);
   matmul   8192 x 8192 bf16 matrix products: the peak FLOP/s MFU divides by, measured here.
 
 MFU = 6 x non-embedding parameters x tokens per second / matmul FLOP/s. The 6N count (forward 2N,
@@ -25,13 +25,20 @@ import sys
 import time
 
 import common  # noqa: F401  (offline environment first)
-from common import interleave, matmul_flops, median, non_embedding_parameters, paired_ratio, train_plain, versions
-
 import torch  # noqa: E402
+from common import (
+    interleave,
+    matmul_flops,
+    median,
+    non_embedding_parameters,
+    paired_ratio,
+    train_plain,
+    versions,
+)
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
-from llmnb.config import FineTuneConfig  # noqa: E402
-from llmnb.engine import Engine  # noqa: E402
+from llmnb.core.engine import Engine  # noqa: E402
+from llmnb.finetuning.config import FineTuneConfig  # noqa: E402
 
 LR = 1e-4
 

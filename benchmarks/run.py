@@ -32,18 +32,31 @@ that round's ratio):
 
 The last line printed is one JSON object with every headline number (see docs/performance.md).
 """
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import copy  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
 import os
+import random  # noqa: E402
+import subprocess  # noqa: E402
 import sys
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 import common  # noqa: F401  (sets the offline environment before torch/transformers load)
+import torch  # noqa: E402
+import transformers  # noqa: E402
 from common import (  # noqa: I001
     BATCH,
     SEED,
+    PlainLoop,
     cpu_flags,
     cpu_name,
     interleave,
     load_data,
     load_minilm,
+    lockstep,
     matmul_flops,
     median,
     non_embedding_parameters,
@@ -51,38 +64,28 @@ from common import (  # noqa: I001
     set_threads,
     spread,
     tokenize,
-    PlainLoop,
-    lockstep,
     train_plain,
     values,
     versions,
     warm_up,
 )
+from transformers import (  # noqa: E402
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainingArguments,
+)
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import copy  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments  # noqa: E402
-
+import llmnb.core.engine  # noqa: E402
 import llmnb.display  # noqa: E402
-import llmnb.engine  # noqa: E402
-import llmnb.inference  # noqa: E402,F401
+import llmnb.finetuning.inference  # noqa: E402,F401
 from llmnb import finetune  # noqa: E402
-from llmnb.config import FineTuneConfig  # noqa: E402
-from llmnb.data import batch_order, collate, encode  # noqa: E402
+from llmnb.core.engine import Engine  # noqa: E402
+from llmnb.core.events import Callback  # noqa: E402
+from llmnb.core.models import bundled_minilm_path  # noqa: E402
 from llmnb.display.notebook import NotebookDisplay  # noqa: E402
-from llmnb.engine import Engine  # noqa: E402
-from llmnb.events import Callback  # noqa: E402
-from llmnb.models import bundled_minilm_path  # noqa: E402
+from llmnb.finetuning.batches import batch_order, collate, encode  # noqa: E402
+from llmnb.finetuning.config import FineTuneConfig  # noqa: E402
 
 LLMNB_LR = 1e-4  # llmnb's default; every contender here uses it
 GOALS = {
@@ -210,17 +213,17 @@ class Companions(Callback):
 @contextlib.contextmanager
 def fused_adamw():
     """The proposed engine change, applied in this process only: AdamW(fused=True) on every device."""
-    original = llmnb.engine.make_optimizer
+    original = llmnb.core.engine.make_optimizer
 
     def make_optimizer(model, config, device):
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in original(model, config, device).param_groups]
         return torch.optim.AdamW(groups, lr=config.lr, fused=True)
 
-    llmnb.engine.make_optimizer = make_optimizer
+    llmnb.core.engine.make_optimizer = make_optimizer
     try:
         yield
     finally:
-        llmnb.engine.make_optimizer = original
+        llmnb.core.engine.make_optimizer = original
 
 
 class TinyClassifier(torch.nn.Module):
@@ -545,7 +548,7 @@ ft = llmnb.finetune("minilm", "reviews", eval="reviews_test", quiet=True, save_c
 # so a child of a big benchmark process would report the parent's peak.
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"peak_rss_mb": peak_kb / 1024, "steps": ft.state.step,
-                  "precision": str(llmnb.engine.choose_precision("auto", torch.device("cpu")))}))
+                  "precision": str(llmnb.core.engine.choose_precision("auto", torch.device("cpu")))}))
 """
 
 
@@ -645,7 +648,7 @@ def main():
 def report(found, mode, threads, load, step_s, began):
     e, f, p = found.get("engine", {}), found.get("finetune", {}), found.get("padding", {})
     x, m, c = found.get("load_ext", {}), found.get("memory", {}), found.get("cell", {})
-    auto = llmnb.engine.choose_precision("auto", torch.device("cpu"))
+    auto = llmnb.core.engine.choose_precision("auto", torch.device("cpu"))
     summary = {
         "overhead_vs_plain": e.get("overhead_vs_plain"),
         "trainer_ratio": f.get("trainer_ratio"),

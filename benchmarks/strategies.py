@@ -22,18 +22,17 @@ process, and how far it rose above the resident set just before the call, with t
 The table is printed at the end, then one JSON line with every run. Results and the machine
 they came from: docs/performance.md, "Which weights train".
 """
-import os
-import sys
-
-import common  # noqa: F401  (offline environment, this checkout's llmnb on sys.path)
-from common import cpu_name, set_threads, versions  # noqa: I001
-
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
+import os
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import sys
 import time  # noqa: E402
+
+import common  # noqa: F401  (offline environment, this checkout's llmnb on sys.path)
+from common import cpu_name, set_threads, versions  # noqa: I001
 
 CONTENDERS = {
     "full": {},
@@ -72,7 +71,7 @@ accuracy = ft.evaluate(test)["eval_accuracy"]
 print(json.dumps({
     "accuracy": accuracy, "trainable": ft.trainable_parameters, "total": ft.total_parameters, "lr": ft.config.lr,
     "steps": ft.state.step, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "rise_mb": peak - rss_before,
-    "precision": str(llmnb.engine.choose_precision(ft.config.precision, torch.device("cpu"))),
+    "precision": str(llmnb.core.engine.choose_precision(ft.config.precision, torch.device("cpu"))),
 }))
 """
 

@@ -28,18 +28,32 @@ import statistics
 import tempfile
 import time
 
-from common import BATCH, EPOCHS, LR, SEED, accuracy, load_data, load_minilm, tokenize, versions, warm_up
-
 import torch  # noqa: E402  (after common, which sets the offline environment first)
 import transformers  # noqa: E402
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments  # noqa: E402
+from common import (
+    BATCH,
+    EPOCHS,
+    LR,
+    SEED,
+    accuracy,
+    load_data,
+    load_minilm,
+    tokenize,
+    versions,
+    warm_up,
+)
+from transformers import (  # noqa: E402
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainingArguments,
+)
 
+import llmnb.core.engine  # noqa: E402
 import llmnb.display  # noqa: E402,F401
-import llmnb.engine  # noqa: E402
-import llmnb.inference  # noqa: E402,F401
+import llmnb.finetuning.inference  # noqa: E402,F401
 from llmnb import finetune  # noqa: E402  (the function; importing it here keeps the import out of the timing)
-from llmnb.models import bundled_minilm_path  # noqa: E402
-
+from llmnb.core.models import bundled_minilm_path  # noqa: E402
 
 # ----------------------------------------------------------------------------- contenders
 # Each returns (seconds, accuracy, notes); only the part before `seconds = ...` is timed.
@@ -131,7 +145,7 @@ def main():
             print(f"round {round_}/{repeats}  {name:<8} {seconds:7.1f} s  accuracy {acc:.4f}  ({notes})", flush=True)
 
     med = {n: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for n, rs in results.items()}
-    llmnb_precision = llmnb.engine.choose_precision("auto", torch.device("cpu"))
+    llmnb_precision = llmnb.core.engine.choose_precision("auto", torch.device("cpu"))
     summary = {
         "llmnb_accuracy": round(med["llmnb"][1], 4),
         "trainer_accuracy": round(med["trainer"][1], 4),

@@ -15,53 +15,71 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from llmnb.version import __version__  # noqa: F401  (llmnb.__version__)
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "finetune": "finetuning",
-    "FineTuneConfig": "config",
-    "FineTuneResult": "result",
-    "load_model": "models",
-    "LoadedModel": "models",
-    "ModelPicker": "widgets",
-    "Callback": "events",
-    "TrainState": "events",
+    "finetune": "finetuning.run",
+    "FineTuneConfig": "finetuning.config",
+    "FineTuneResult": "finetuning.result",
+    "load_model": "core.models",
+    "LoadedModel": "core.models",
+    "ModelPicker": "notebook.widgets",
+    "Callback": "core.events",
+    "TrainState": "core.events",
     "LlmnbError": "errors",
     "DataError": "errors",
     "ConfigError": "errors",
     "ModelNotFoundError": "errors",
     "TrainingError": "errors",
-    "quantize": "compress",
-    "prune": "compress",
-    "ensemble": "compress",
-    "explain": "interpret",
-    "export_script": "export",
-    "launch": "export",
-    "LiveCallback": "bridge",
-    "pretrain": "pretraining",
-    "PretrainConfig": "pretraining",
-    "PretrainResult": "pretraining",
-    "train_tokenizer": "pretraining",
-    "build_corpus": "corpus",
-    "augment": "augmentation",
-    "deletion_test": "probes",
-    "swap_test": "probes",
-    "step_time": "scaling",
-    "measure": "cost",
-    "Cost": "cost",
-    "resident_mb": "cost",
-    "release_memory": "memory",
-    "runs": "run_folders",
-    "clean_runs": "run_folders",
+    "quantize": "tools.compress",
+    "prune": "tools.compress",
+    "ensemble": "tools.compress",
+    "explain": "tools.interpret",
+    "export_script": "tools.export",
+    "launch": "tools.export",
+    "LiveCallback": "display.bridge",
+    "pretrain": "pretraining.run",
+    "PretrainConfig": "pretraining.config",
+    "PretrainResult": "pretraining.result",
+    "train_tokenizer": "pretraining.tokenizer",
+    "build_corpus": "datasets.stories",
+    "augment": "course.augmentation",
+    "deletion_test": "tools.probes",
+    "swap_test": "tools.probes",
+    "step_time": "tools.scaling",
+    "measure": "tools.cost",
+    "Cost": "tools.cost",
+    "resident_mb": "tools.cost",
+    "release_memory": "core.memory",
+    "runs": "core.run_folders",
+    "clean_runs": "core.run_folders",
+    "available_memory": "core.memory",
+    "resolve_device": "core.models",
+    "bundled_minilm_path": "core.models",
+    "choose_precision": "core.engine",
+    "cpu_has_fast_bf16": "core.engine",
+    "make_optimizer": "core.engine",
+    "make_scheduler": "core.engine",
+    "auto_threads": "core.threads",
+    "apply_strategy": "finetuning.strategies",
+    "generate": "pretraining.model",
+    "perplexity": "pretraining.model",
+    "word_t5": "datasets.tense",
+    "attach": "display.bridge",
+    "extract": "course.extraction",
+    "rule_extract": "course.extraction",
+    "candidate_pairs": "course.extraction",
+    "exact_match": "course.extraction",
 }
-_SUBMODULES = ("datasets", "metrics", "display", "data", "engine", "models", "config", "magics", "check", "compress", "export", "bridge", "interpret", "corpus")
+# Public subpackages, importable as attributes (llmnb.datasets.load, llmnb.check.check, ...).
+_SUBMODULES = ("datasets", "metrics", "check")
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 
 # Before torch runs its first CPU kernel: keeps bf16 training from filling the heap with cached
-# oneDNN kernels, one per batch shape (see llmnb/memory.py). Sets two environment variables only.
-from .memory import bound_onednn_caches as _bound_onednn_caches  # noqa: E402
+# oneDNN kernels, one per batch shape (see llmnb/core/memory.py). Sets two environment variables only.
+from llmnb.core.memory import bound_onednn_caches as _bound_onednn_caches  # noqa: E402
 
 _bound_onednn_caches()
 
@@ -82,7 +100,7 @@ def __dir__():
 
 def load_ipython_extension(ipython):
     """`%load_ext llmnb`: register the magics."""
-    from .magics import register
+    from llmnb.notebook.magics import register
 
     register(ipython)
 

@@ -27,6 +27,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from llmnb.errors import LlmnbError
+
 
 class WrongForm(Exception):
     """Raised by a checker when the answer has the wrong type; the message names the form wanted."""
@@ -159,9 +161,8 @@ def register(exercise: Exercise) -> Exercise:
 
 def _show(plain: str, html_text: str) -> None:
     """Small HTML in a Jupyter kernel; plain text on stdout elsewhere, and always with LLMNB_QUIET=1."""
-    from .display import in_notebook
-
-    from .environment import quiet as env_quiet
+    from llmnb.core.environment import quiet as env_quiet
+    from llmnb.display import in_notebook
 
     quiet = env_quiet()
     if not quiet and in_notebook():
@@ -178,9 +179,9 @@ def _lookup(exercise_id) -> Exercise:
     chapter = exercise_id.split(".")[0]
     same = sorted(i for i in EXERCISES if i.split(".")[0] == chapter)
     if same:
-        raise ValueError(f"No exercise {exercise_id!r}. Chapter {chapter} has: {', '.join(same)}.")
+        raise LlmnbError(f"No exercise {exercise_id!r}. Chapter {chapter} has: {', '.join(same)}.")
     chapters = ", ".join(sorted({i.split(".")[0] for i in EXERCISES}))
-    raise ValueError(f"No exercise {exercise_id!r}: chapter {chapter} has none. Chapters with exercises: {chapters}.")
+    raise LlmnbError(f"No exercise {exercise_id!r}: chapter {chapter} has none. Chapters with exercises: {chapters}.")
 
 
 def check(exercise_id: str, answer) -> bool:
@@ -226,7 +227,7 @@ def progress(chapter: str | None = None) -> None:
 # ---- chapter 0 (tutorials/00_quickstart.ipynb); answers are computed or veiled, never plain
 
 def _positive_share() -> float:
-    from .datasets import load
+    from llmnb.datasets import load
 
     return float((load("reviews")["label"] == "positive").mean())
 

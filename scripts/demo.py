@@ -51,7 +51,7 @@ def main() -> int:
 def report_disk() -> None:
     """What the run left on disk (the notebook itself keeps only its three newest runs)."""
     sys.path.insert(0, str(ROOT))
-    from llmnb.run_folders import folder_bytes, run_folders
+    from llmnb.core.run_folders import folder_bytes, run_folders
 
     runs = run_folders(OUT / "runs")
     trained = [r for r in runs if r.name.startswith("minilm-")]

@@ -1,8 +1,10 @@
 """Regenerate README.md's generated tables (tests/test_docs.py checks they are current):
 
-* the options table, from FineTuneConfig;
-* the tutorials table, from each notebook's title (its first heading) and file name.
+* the options tables, from FineTuneConfig and PretrainConfig;
+* the tutorials table, from each notebook's title (its first heading) and file name;
+* the layout table, from each module's docstring (its first paragraph).
 """
+import ast
 import json
 import re
 from pathlib import Path
@@ -36,12 +38,49 @@ def tutorials_markdown() -> str:
 
 
 def options_markdown() -> str:
-    from llmnb.config import options_markdown
+    from llmnb.finetuning.config import FineTuneConfig
 
-    return options_markdown()
+    return FineTuneConfig.options_markdown("%finetune", "llmnb.finetune")
 
 
-TABLES = {"options-table": options_markdown, "tutorials-table": tutorials_markdown}
+def pretrain_options_markdown() -> str:
+    from llmnb.pretraining.config import PretrainConfig
+
+    return PretrainConfig.options_markdown("%pretrain", "llmnb.pretrain")
+
+
+# The package's areas, in the order a reader meets them; modules inside each are listed by name.
+AREAS = ("core", "finetuning", "pretraining", "display", "notebook", "tools", "course", "datasets", "metrics")
+TOP_MODULES = ("__init__", "errors", "check", "version")
+
+
+def summary(path: Path) -> str:
+    """The first paragraph of a module's docstring, on one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
+
+
+def layout_markdown() -> str:
+    package = ROOT / "llmnb"
+    rows = ["| path | what it is for |", "|---|---|"]
+    for name in TOP_MODULES:
+        rows.append(f"| `llmnb/{name}.py` | {summary(package / f'{name}.py')} |")
+    for area in AREAS:
+        rows.append(f"| **`llmnb/{area}/`** | {summary(package / area / '__init__.py')} |")
+        if area == "metrics":
+            continue  # each metric folder is an `evaluate` module that must stand alone
+        for module in sorted((package / area).glob("*.py")):
+            if module.name != "__init__.py":
+                rows.append(f"| `llmnb/{area}/{module.name}` | {summary(module)} |")
+    return "\n".join(rows)
+
+
+TABLES = {
+    "options-table": options_markdown,
+    "pretrain-options-table": pretrain_options_markdown,
+    "tutorials-table": tutorials_markdown,
+    "layout-table": layout_markdown,
+}
 
 if __name__ == "__main__":
     text = README.read_text()

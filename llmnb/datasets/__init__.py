@@ -19,7 +19,7 @@ CATALOG = {
     ),
     "tense": (
         {"train": "tense_train.csv", "test": "tense_test.csv"},
-        "English sentence pairs, present -> past tense (source, target), made by llmnb.pairs (Chapter 4.3, seq2seq).",
+        "English sentence pairs, present -> past tense (source, target), made by llmnb.datasets.tense (Chapter 4.3, seq2seq).",
     ),
 }
 
@@ -35,7 +35,7 @@ def names() -> list[str]:
 
 def path(name: str, split: str = "train") -> Path:
     """The file behind a bundled data set."""
-    from ..errors import DataError
+    from llmnb.errors import DataError
 
     if name not in CATALOG and "_" in name:
         name, split = name.rsplit("_", 1)

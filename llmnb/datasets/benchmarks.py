@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from llmnb.errors import DataError
+
 # Names as the article writes them -> where the data lives on the Hugging Face Hub now.
 HUB_IDS = {"glue": "nyu-mll/glue", "super_glue": "aps/super_glue", "superglue": "aps/super_glue"}
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -60,7 +62,7 @@ def load_benchmark(name: str = "glue", config: str = "sst2", split: str = "train
     offline:      True never uses the network; so does HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1, always.
     """
     if split not in FALLBACK_SPLITS:
-        raise ValueError(f"split={split!r} is not known; choose one of: {', '.join(FALLBACK_SPLITS)}.")
+        raise DataError(f"split={split!r} is not known; choose one of: {', '.join(FALLBACK_SPLITS)}.")
     reason = offline_reason(offline)
     if reason is None:
         hub_id = HUB_IDS.get(name.lower(), name)
@@ -71,7 +73,7 @@ def load_benchmark(name: str = "glue", config: str = "sst2", split: str = "train
         else:
             frame = frame.head(limit) if limit else frame
             return BenchmarkData(frame.reset_index(drop=True), f"{hub_id} {config} ({split}) from the Hugging Face Hub", True)
-    from . import load
+    from llmnb.datasets import load
 
     frame = load(fallback, FALLBACK_SPLITS[split])
     frame = frame.head(limit) if limit else frame
@@ -94,7 +96,7 @@ def to_text_label(data):
     features = data.features
     texts = [c for c, f in features.items() if getattr(f, "dtype", None) in ("string", "large_string")]
     if not texts or "label" not in features:
-        raise ValueError(f"expected text columns and a 'label' column; the columns are: {', '.join(features)}")
+        raise DataError(f"expected text columns and a 'label' column; the columns are: {', '.join(features)}")
     frame = data.to_pandas()
     frame = frame[frame["label"] >= 0]  # -1: a hidden test label
     names = getattr(features["label"], "names", None)

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import random
 
+from llmnb.errors import DataError
+
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 TIMES = ["6pm", "6:30pm", "7pm", "7:30pm", "8pm", "8:30pm", "9pm", "12:30", "13:00", "18:30", "19:00", "19:30", "20:00", "1pm"]
 SURNAMES = {
@@ -99,7 +101,7 @@ def booking_requests(n: int = 64, split: str = "train", seed: int = 0):
     import pandas as pd
 
     if split not in BOOKING_TEMPLATES:
-        raise ValueError(f"split={split!r} is not known; choose 'train' or 'test'.")
+        raise DataError(f"split={split!r} is not known; choose 'train' or 'test'.")
     rng = random.Random(f"bookings-{split}-{seed}")
     templates, names = BOOKING_TEMPLATES[split], SURNAMES[split]
     rows = []
@@ -173,7 +175,7 @@ def rated_reviews(n: int = 240, split: str = "train", seed: int = 0):
     import pandas as pd
 
     if split not in ("train", "test"):
-        raise ValueError(f"split={split!r} is not known; choose 'train' or 'test'.")
+        raise DataError(f"split={split!r} is not known; choose 'train' or 'test'.")
     rng = random.Random(f"ratings-{seed}")
     rows, seen = [], set()
     while len(rows) < n:

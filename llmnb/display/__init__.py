@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import sys
 
-from ..events import Callback
-from .console import ConsoleDisplay
-from .notebook import NotebookDisplay, render_html
-from .plot import plot_history, png_bytes
-from .svg import svg_chart
+from llmnb.core.events import Callback
+from llmnb.display.console import ConsoleDisplay
+from llmnb.display.notebook import NotebookDisplay, render_html
+from llmnb.display.plot import plot_history, png_bytes
+from llmnb.display.svg import svg_chart
+from llmnb.errors import ConfigError
 
 __all__ = [
     "ConsoleDisplay",
@@ -35,8 +36,8 @@ def make_display(mode: str = "auto", plot: bool = True) -> Callback | None:
     `plot=False` drops the chart from the notebook view (the console has none).
     """
     if mode not in MODES:
-        raise ValueError(f"display mode must be one of {', '.join(MODES)}; got {mode!r}")
-    from ..environment import quiet
+        raise ConfigError(f"display mode must be one of {', '.join(MODES)}; got {mode!r}")
+    from llmnb.core.environment import quiet
 
     if quiet():
         return None

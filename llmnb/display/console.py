@@ -11,9 +11,16 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from ..events import Callback, TrainState
-from .series import eval_metric_keys
-from .text import best_text, fmt_duration, fmt_num, metric_label, speed_text, status_text
+from llmnb.core.events import Callback, TrainState
+from llmnb.display.series import eval_metric_keys
+from llmnb.display.text import (
+    best_text,
+    fmt_duration,
+    fmt_num,
+    metric_label,
+    speed_text,
+    status_text,
+)
 
 BAR_WIDTH = 20
 UNKNOWN_LENGTH_INTERVAL = 30.0  # seconds between log lines when max_steps is unknown

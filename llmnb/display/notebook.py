@@ -13,10 +13,25 @@ import time
 from html import escape
 from typing import Any, Callable
 
-from ..events import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED_EARLY, Callback, TrainState
-from .series import eval_metric_keys
-from .svg import WIDTH, svg_chart
-from .text import fmt_column, fmt_duration, fmt_num, metric_label, speed_text, status_text
+from llmnb.core.events import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED_EARLY,
+    Callback,
+    TrainState,
+)
+from llmnb.display.series import eval_metric_keys
+from llmnb.display.svg import WIDTH, svg_chart
+from llmnb.display.text import (
+    fmt_column,
+    fmt_duration,
+    fmt_num,
+    metric_label,
+    speed_text,
+    status_text,
+)
 
 FIRST_DRAWS = 5  # draw the first updates at once: the user is watching the run start
 TABLE_ROWS = 5  # latest evaluations shown under the progress bar
@@ -108,7 +123,7 @@ class NotebookDisplay(Callback):
 
     def _final_png(self, state: TrainState) -> bytes | None:
         try:
-            from .plot import png_bytes
+            from llmnb.display.plot import png_bytes
 
             return png_bytes(state.history, state.metric_name, best_step=state.best_step, max_step=_x_end(state))
         except ImportError:  # no matplotlib: the SVG stays as the record of the run

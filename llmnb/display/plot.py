@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .series import Panel, chart_panels
-from .svg import HEIGHT, WIDTH, y_range
-from .text import fmt_tick
+from llmnb.display.series import Panel, chart_panels
+from llmnb.display.svg import HEIGHT, WIDTH, y_range
+from llmnb.display.text import fmt_tick
 
 # Mid-grey text on a transparent background reads on light and dark notebook themes.
 _NEUTRAL_STYLE = {

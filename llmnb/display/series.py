@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .text import metric_label
+from llmnb.display.text import metric_label
 
 # Mid-tone colours: enough contrast on a white page and on a dark theme (#1e1e1e).
 BLUE = "#3b7dd8"  # training

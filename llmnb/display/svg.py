@@ -11,8 +11,8 @@ import math
 from html import escape
 from typing import Any
 
-from .series import Line, Panel, chart_panels
-from .text import fmt_tick
+from llmnb.display.series import Line, Panel, chart_panels
+from llmnb.display.text import fmt_tick
 
 WIDTH, HEIGHT = 760, 230
 LEFT, RIGHT, TOP, BOTTOM = 52, 18, 32, 38  # plot-area margins inside each panel

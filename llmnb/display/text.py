@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import math
 
-from ..events import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED_EARLY, TrainState
+from llmnb.core.events import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED_EARLY,
+    TrainState,
+)
 
 
 def sci(value: float, digits: int = 2) -> str:

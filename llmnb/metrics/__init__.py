@@ -21,7 +21,7 @@ def load_metric(name: str):
 
     path = HERE / name
     if not (path / f"{name}.py").exists():
-        from ..errors import ConfigError
+        from llmnb.errors import ConfigError
 
         raise ConfigError(f"Unknown metric '{name}'. Metrics shipped with llmnb: {', '.join(available())}.")
     return evaluate.load(str(path))

@@ -1,0 +1,111 @@
+"""`Job`: one training run, in the same order for every kind of training.
+
+    validate options -> read and check the data -> build the model -> engine (display,
+    listeners, plan) -> fit -> result -> (save)
+
+A job (`FineTuneJob`, `PretrainJob`) is one class that fills in the steps below; `run()` keeps
+their order, wires the display and the caller's listeners to the `Engine`, gives memory back
+after the loop, and turns a failed run into a `TrainingError` that still carries the result,
+so nothing trained is lost. Data is read before any model loads, so a mistake costs seconds.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from llmnb.core.config import TrainConfig
+from llmnb.core.events import FAILED, Callback, TrainState
+
+
+class Job:
+    eval_at_start = False  # evaluate the untrained model too (step 0 on the curve)
+
+    def __init__(self, config: TrainConfig, callbacks=()):
+        self.config = config
+        self.callbacks = [c for c in callbacks if c is not None]
+
+    # ------------------------------------------------------------------ the steps a job fills in
+    def prepare_data(self) -> None:
+        """Read and check the data (no model yet)."""
+
+    def build_model(self):
+        """The model to train, on its device."""
+        raise NotImplementedError
+
+    def new_state(self, model) -> TrainState:
+        """The run's TrainState: task, model name, the metric that picks the best weights."""
+        raise NotImplementedError
+
+    def batches(self, epoch: int):
+        """The training batches of one epoch (dicts of tensors with `labels`)."""
+        raise NotImplementedError
+
+    steps_per_epoch: int = 1
+
+    def evaluate(self) -> dict[str, float]:
+        """eval_loss and the job's metrics on the validation data."""
+        raise NotImplementedError
+
+    def has_eval_data(self) -> bool:
+        return True
+
+    def listeners(self, engine) -> list[Callback]:
+        """Listeners that must hear each event before the display (e.g. the checkpointer)."""
+        return []
+
+    def before_fit(self, engine) -> None:
+        """Last step before the loop (e.g. put a resumed run's state back)."""
+
+    def plan(self, engine) -> str:
+        """The lines printed before training: what is about to happen, with the defaults in force."""
+        return ""
+
+    def make_result(self, model, state: TrainState):
+        raise NotImplementedError
+
+    def finish(self, result) -> None:
+        """After a run that did not fail (e.g. save the final model)."""
+
+    def context(self):
+        """Held from building the model to making the result (e.g. a CPU thread count)."""
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ the one order
+    def run(self):
+        import torch
+
+        from llmnb.core.engine import Engine
+        from llmnb.core.memory import release_memory
+        from llmnb.core.models import quiet_transformers
+        from llmnb.display import make_display
+
+        config = self.config
+        self.prepare_data()
+        with self.context():
+            model = self.build_model()
+            state = self.new_state(model)
+            display = None if config.quiet else make_display("auto", plot=config.plot)
+            torch.manual_seed(config.seed)  # dropout masks and batch order repeat from run to run
+            # No validation data: no evaluations, so nothing can stop the run early either.
+            evaluate = self.evaluate if self.has_eval_data() else None
+            engine = Engine(model, config, self.batches, self.steps_per_epoch, evaluate, [display, *self.callbacks], state)
+            engine.eval_at_start = self.eval_at_start
+            for listener in reversed(self.listeners(engine)):
+                engine.add_callback(listener, first=True)
+            self.before_fit(engine)
+            if not config.quiet:
+                plan = self.plan(engine)
+                if plan:
+                    print(plan)
+            with quiet_transformers():
+                engine.fit()
+            del engine  # its optimizer state and best-weights copy go now, not at the next gc
+            release_memory()
+            result = self.make_result(model, state)
+        if state.status == FAILED:
+            from llmnb.errors import TrainingError
+
+            error = TrainingError(state.message)
+            error.result = result  # the magic binds it, so nothing trained is lost
+            raise error
+        self.finish(result)
+        return result

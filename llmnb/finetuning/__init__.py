@@ -1,0 +1,1 @@
+"""Fine-tuning a pretrained model on labelled data: `llmnb.finetune`, its options, data, tasks and result."""

@@ -1,0 +1,43 @@
+"""Running a model over many examples without gradients: for evaluation and prediction."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from llmnb.finetuning.batches import Encoded, batch_order, collate
+
+
+@torch.no_grad()
+def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets=False, autocast_dtype=None):
+    """Logits for every example, in the order given, and the mean loss over examples.
+
+    Batches group similar lengths (less padding); results are put back in input order.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = batch_order(enc.lengths, batch_size, shuffle=False, seed=0, group_by_length=True)
+    logits_by_row, loss_total = {}, 0.0
+    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+    try:
+        for rows in order:
+            batch = {k: v.to(device) for k, v in collate(enc, rows, pad_id, float_targets).items()}
+            try:
+                with autocast:
+                    out = model(**batch)
+            except RuntimeError as error:
+                if " out of memory" not in str(error) or batch_size == 1:
+                    raise
+                del batch
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                # Start over with half the batch: simpler than patching up a partial pass.
+                return forward_all(model, enc, batch_size // 2, pad_id, float_targets, autocast_dtype)
+            loss_total += float(out.loss) * len(rows)
+            for r, logits in zip(rows, out.logits.float().cpu()):
+                logits_by_row[r] = logits
+    finally:
+        model.train(was_training)
+    logits = torch.stack([logits_by_row[i] for i in range(len(enc))])
+    return logits, loss_total / max(1, len(enc))

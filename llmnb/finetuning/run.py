@@ -1,0 +1,322 @@
+"""`llmnb.finetune` and `FineTuneJob`: one call from data to a trained model.
+
+    ft = llmnb.finetune("minilm", "reviews", eval="reviews_test")
+    ft.predict("The battery died on day two.")
+
+The job fills in the steps of `llmnb.core.job.Job`, so mistakes cost seconds: check options ->
+read and check the data -> check the run folder -> load the model -> tokenize once -> train
+(the engine) -> result -> save the final model. Resuming a run and the run folder live here too.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+
+from llmnb.core.events import TrainState
+from llmnb.core.job import Job
+from llmnb.errors import DataError
+from llmnb.finetuning.batches import batch_order
+from llmnb.finetuning.config import FineTuneConfig
+from llmnb.finetuning.data import LabelMap, Notice, prepare_data
+from llmnb.finetuning.result import FineTuneResult
+from llmnb.finetuning.tasks import Task, check_metric, get_task
+
+
+def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), resume=None, **options):
+    """Fine-tune `model` on `data`; returns a `FineTuneResult` (chapters 0 and 2).
+
+    model:    an alias ('minilm', 'tiny-bert'), a Hub id, a local folder, a `LoadedModel`
+              or an earlier `FineTuneResult` (training continues from its weights).
+    data:     a DataFrame, list of dicts, dict of lists, `datasets.Dataset`, a file path
+              (.csv .tsv .json .jsonl .txt) or a bundled name ('reviews').
+    eval:     validation data in the same forms; without it a stratified share of `data`
+              (`eval_fraction`) is held out.
+    resume:   a run folder (or True for this model's newest run) to continue after a restart
+              or crash; the run's own options are used, and its loss curve continues exactly.
+    options:  any `FineTuneConfig` field, e.g. epochs=3, lr=5e-5 (see `llmnb.FineTuneConfig`).
+
+    Ctrl-C stops training and still returns the result, holding the best weights so far.
+    """
+    config = (config or FineTuneConfig()).replace(**options) if options else (config or FineTuneConfig())
+    return FineTuneJob(model, data, eval, config, callbacks, resume).run()
+
+
+class FineTuneJob(Job):
+    """A pretrained model, labelled data and a task: the steps of `Job.run` for fine-tuning."""
+
+    def __init__(self, model, data, eval, config: FineTuneConfig, callbacks=(), resume=None):
+        if data is None:
+            raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
+        self.checkpoint = None
+        if resume:
+            self.checkpoint, config = _resume_point(resume, model, config)
+        super().__init__(config, callbacks)
+        self.task = get_task(config.task)
+        check_metric(self.task, config.metric)
+        self.model_source, self.data, self.eval_data = model, data, eval
+
+    def prepare_data(self):
+        config = self.config
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Notice)
+            self.prepared = prepare_data(self.data, self.eval_data, config, self.task)
+        self.notices = [str(w.message) for w in caught if issubclass(w.category, Notice)]
+        for w in caught:
+            if not issubclass(w.category, Notice):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.run_dir = _run_dir(config, self.model_source, self.checkpoint)
+        if self.checkpoint is not None:
+            self.model_source = str(self.checkpoint)  # the checkpoint folder is a complete save_pretrained folder
+            _check_same_labels(self.checkpoint, self.prepared["labels"])
+
+    def build_model(self):
+        from llmnb.finetuning.strategies import apply_strategy
+
+        config, prepared = self.config, self.prepared
+        self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared["labels"])
+        self.loaded.model = apply_strategy(self.loaded.model, config)
+        check_memory(self.loaded.model, config)
+        tokenizer = self.tokenizer = self.loaded.tokenizer
+        self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
+        self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.lengths = self.train_enc.lengths.tolist()
+        self.steps_per_epoch = -(-len(self.train_enc) // config.batch_size)
+        if not config.quiet:
+            for line in self.notices:
+                print(f"llmnb: {line}")
+        return self.loaded.model
+
+    def new_state(self, model) -> TrainState:
+        config, task = self.config, self.task
+        metric = (config.metric or task.headline).removeprefix("eval_")
+        return TrainState(
+            task=task.name,
+            model_name=self.model_name,
+            metric_name="eval_" + metric,
+            greater_is_better=task.greater_is_better if not config.metric else metric not in ("mse", "loss", "perplexity"),
+        )
+
+    def batches(self, epoch):
+        config = self.config
+        for rows in batch_order(self.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
+            yield self.task.collate(self.train_enc, rows, self.pad_id)
+
+    def has_eval_data(self) -> bool:
+        return len(self.eval_enc) > 0  # eval_fraction=0 and no eval data: no evaluations
+
+    def evaluate(self):
+        return self.task.evaluate(self.loaded.model, self.eval_enc, self.tokenizer, self.config.batch_size * 2)
+
+    def listeners(self, engine):
+        if self.run_dir is None or not self.config.save_checkpoints:
+            return []
+        from llmnb.core.checkpoint import Checkpointer
+
+        labels = self.prepared["labels"]
+        extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict()}
+        return [Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
+
+    def before_fit(self, engine):
+        if self.checkpoint is not None:
+            _restore(engine, self.checkpoint)
+
+    def plan(self, engine) -> str:
+        from llmnb.core.run_folders import size_warning
+
+        warning = size_warning()
+        return _plan(engine, self.loaded, self.model_name, self.prepared) + (f"\n{warning}" if warning else "")
+
+    def make_result(self, model, state):
+        prepared = self.prepared
+        return FineTuneResult(
+            model=model,
+            tokenizer=self.tokenizer,
+            config=self.config,
+            state=state,
+            task=self.task,
+            labels=prepared["labels"],
+            model_name=self.model_name,
+            text_column=prepared["text_column"],
+            label_column=prepared["label_column"],
+            train_size=len(self.train_enc),
+            eval_size=len(self.eval_enc),
+            notices=self.notices,
+        )
+
+    def finish(self, result):
+        result.run_dir = self.run_dir
+        if self.run_dir is not None and result.status != "interrupted":
+            save_final(result, self.run_dir)
+
+
+def save_final(result, run_dir) -> bool:
+    """The final (best) weights at the top of the run folder; then the resumable checkpoint goes,
+    since a finished run has nothing left to resume. A save that fails warns and keeps the model
+    in memory (and the checkpoint on disk): the result is returned all the same."""
+    from llmnb.core.checkpoint import (
+        DiskWarning,
+        discard_checkpoint,
+        state_bytes,
+        write_errors,
+        write_failed,
+    )
+
+    try:
+        result.save(run_dir)
+    except write_errors() as error:
+        message = write_failed(run_dir, error, state_bytes(result.model), "the final model")
+        result.state.notes.append("the final model was not saved: " + message)
+        warnings.warn(message, DiskWarning, stacklevel=3)
+        return False
+    discard_checkpoint(run_dir)
+    return True
+
+
+def _resume_point(resume, model, config: FineTuneConfig):
+    """(checkpoint folder, the run's own config) for `resume=`."""
+    from pathlib import Path
+
+    from llmnb.core.checkpoint import CHECKPOINT, find_checkpoint, latest_run
+    from llmnb.errors import ConfigError
+
+    if resume is True:
+        name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
+        run_dir = latest_run(name)
+        if run_dir is None:
+            raise ConfigError(f"Nothing to resume: no run of '{name}' with a checkpoint under runs/. Give the run folder: resume='runs/...'.")
+    else:
+        run_dir = Path(resume)
+    checkpoint = find_checkpoint(run_dir, CHECKPOINT)
+    if checkpoint is None:
+        raise ConfigError(
+            f"No checkpoint to resume in '{run_dir}'. A run leaves {CHECKPOINT}/ when Ctrl-C stopped it, or while it is "
+            "still training after checkpoint_every minutes; a finished run has its final model there instead."
+        )
+    saved = json.loads((checkpoint / "trainer_state.json").read_text())
+    own = FineTuneConfig(**{**saved["config"], "quiet": config.quiet, "plot": config.plot, "out": str(run_dir), "overwrite": True})
+    return checkpoint, own
+
+
+def _run_dir(config: FineTuneConfig, model, checkpoint):
+    """Where this run's checkpoints and final model go (None: nowhere)."""
+    from pathlib import Path
+
+    from llmnb.core.checkpoint import check_writable, holds_a_run, new_run_dir
+    from llmnb.errors import ConfigError
+
+    if checkpoint is not None:
+        return checkpoint.parent
+    if config.out:
+        run_dir = check_writable(config.out)
+        if holds_a_run(run_dir) and not config.overwrite:
+            raise ConfigError(
+                f"out='{config.out}' holds an earlier run. Choose a new folder, continue it with resume='{config.out}', "
+                "or pass overwrite=True (--overwrite) to replace it."
+            )
+        return run_dir
+    if not config.save_checkpoints:
+        return None
+    name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
+    return check_writable(new_run_dir(Path(str(name)).name))
+
+
+def _check_same_labels(checkpoint, labels):
+    saved = json.loads((checkpoint / "trainer_state.json").read_text()).get("labels")
+    now = labels.names if labels else None
+    if saved != now:
+        raise DataError(f"The data's labels {now} differ from the checkpoint's {saved}: resume with the same data.")
+
+
+def _restore(engine, checkpoint):
+    """Put the engine back where the checkpoint left it: state, optimizer, RNG, best weights."""
+    from llmnb.core.checkpoint import (
+        read_best_weights,
+        read_checkpoint,
+        state_from_dict,
+    )
+
+    payload, snapshot, weights = read_checkpoint(checkpoint)
+    saved = state_from_dict(payload["state"])
+    best_weights = read_best_weights(checkpoint)
+    if best_weights is None and saved.best_step == saved.step:
+        best_weights = weights  # the checkpoint's own weights were the best ones
+    del weights
+    for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
+        setattr(engine.state, name, getattr(saved, name))
+    engine.restore(snapshot, best_weights)
+
+
+def check_memory(model, config: FineTuneConfig) -> None:
+    """On the CPU, refuse a run that cannot fit in free memory, before it swaps or gets killed.
+
+    Estimate: weights + gradients + AdamW's two moments (4 copies of the parameters in fp32),
+    plus activations (~40 bytes per token, per layer, per hidden unit, for one micro-batch).
+    Generous on purpose: it is meant to catch a 10x mistake, not to be tight.
+    """
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        return  # on CUDA an out-of-memory step halves the micro-batch instead (see Engine._step)
+    available = _available_memory()
+    if available is None:
+        return
+    params = sum(p.numel() for p in model.parameters())
+    hidden = getattr(model.config, "hidden_size", 768)
+    layers = getattr(model.config, "num_hidden_layers", 12)
+    micro = -(-config.batch_size // config.grad_accum)
+    needed = params * 4 * 4 + micro * config.max_length * hidden * layers * 40
+    if needed > available:
+        from llmnb.errors import ConfigError
+
+        raise ConfigError(
+            f"This run needs about {needed / 2**30:.1f} GB of memory but only {available / 2**30:.1f} GB is free. "
+            "Try a smaller batch_size, grad_accum > 1, a smaller max_length, or a smaller model."
+        )
+
+
+def _available_memory() -> int | None:
+    from llmnb.core.memory import available_memory
+
+    return available_memory()  # a container's limit included (Binder: 2 GiB), not only the host's RAM
+
+
+def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
+    from llmnb.core.models import LoadedModel, load_model
+
+    if isinstance(model, FineTuneResult):
+        model = LoadedModel(model.model, model.tokenizer, model.model_name, model.task.name)
+    if isinstance(model, LoadedModel):
+        expected = 1 if task.float_targets else len(labels.names) if labels else None
+        got = getattr(model.model.config, "num_labels", expected)
+        if expected is not None and got != expected:
+            raise DataError(
+                f"The model '{model.name}' has {got} outputs, but the data needs {expected} "
+                f"({'a number' if task.float_targets else ', '.join(map(str, labels.names))}). "
+                "Load it again with the right num_labels, or pass the model by name."
+            )
+        return model, model.name
+    if not isinstance(model, str):
+        raise DataError(f"model must be a name, a folder, or a loaded model, not a {type(model).__name__}.")
+    loaded = load_model(
+        model,
+        task=task.name,
+        num_labels=len(labels.names) if labels else 1,
+        id2label=labels.id2label if labels else None,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
+        seed=config.seed,
+    )
+    return loaded, model
+
+
+def _plan(engine, loaded, model_name, prepared) -> str:
+    """What is about to happen, with the defaults in force: two short lines, because a notebook's
+    output area wraps a long one wherever the width ends, even inside a number."""
+    c, s = engine.config, engine.state
+    precision = str(engine.autocast_dtype).replace("torch.", "") if engine.autocast_dtype else "fp32"
+    return (
+        f"llmnb: fine-tuning {model_name} ({loaded.num_parameters / 1e6:.1f} M parameters) on "
+        f"{len(prepared['train_texts'])} examples, validating on {len(prepared['eval_texts'])}\n"
+        f"llmnb: {s.max_steps} steps ({s.num_epochs:.3g} epochs of {s.steps_per_epoch}), batch {c.batch_size}, "
+        f"lr {c.lr:.0e}, {precision} on {engine.device}"
+    )

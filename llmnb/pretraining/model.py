@@ -1,0 +1,123 @@
+"""The GPT itself: built from a config with random weights, sampled from, and scored on held-out text.
+
+    model = build_model(tokenizer, config)           # GPT-2 architecture, seeded
+    generate(model, tokenizer, "Once upon a time")   # prompt + sampled continuation
+    evaluate_blocks(model, blocks, 32)               # {"eval_loss", "eval_perplexity"}
+
+Perplexity is exp(mean validation loss per token): "as unsure as a choice among that many
+tokens". An untrained model is about as unsure as a uniform guess, so it starts near the
+vocabulary size (chapter 3).
+"""
+from __future__ import annotations
+
+import math
+
+from llmnb.errors import ConfigError, DataError
+from llmnb.pretraining.tokenizer import EOS
+
+
+def pack(ids: list[int], block_size: int):
+    """A (blocks, block_size) LongTensor of consecutive tokens (the ragged end is dropped)."""
+    import torch
+
+    n = len(ids) // block_size
+    return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
+
+
+def build_model(tokenizer, config):
+    """A GPT-2 architecture of the configured size with random weights (seeded)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from llmnb.core.models import quiet_transformers
+
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    gpt_config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=config.block_size,
+        n_embd=config.width,
+        n_layer=config.layers,
+        n_head=config.heads,
+        resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout,
+        attn_pdrop=config.dropout,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
+    torch.manual_seed(config.seed)
+    with quiet_transformers():
+        return GPT2LMHeadModel(gpt_config)
+
+
+def evaluate_blocks(model, blocks, batch_size: int) -> dict[str, float]:
+    """Mean next-token loss over the validation blocks, and its exponential, the perplexity."""
+    import torch
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(blocks), batch_size):
+            x = blocks[start : start + batch_size].to(device)
+            loss = model(input_ids=x, attention_mask=torch.ones_like(x), labels=x).loss.float()
+            n = x.shape[0] * (x.shape[1] - 1)  # predicted tokens: all but each block's first
+            total += float(loss) * n
+            count += n
+    loss = total / max(count, 1)
+    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 700.0))}
+
+
+def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, temperature: float = 0.8, seed: int = 0, top_k: int | None = None, context: int | None = None) -> str:
+    """Sample a continuation of `prompt` token by token; returns prompt + continuation.
+
+    Taught in chapter 3 (tutorials/03_algorithm.ipynb) and chapter 6 (tutorials/06_applications.ipynb).
+    """
+    import torch
+
+    if not isinstance(prompt, str):
+        raise DataError(f"prompt must be a string, not a {type(prompt).__name__}.")
+    if temperature < 0:
+        raise ConfigError(f"temperature={temperature} must be >= 0 (0 picks the likeliest token).")
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    context = context or model.config.n_positions
+    ids = [eos] + tokenizer(prompt, add_special_tokens=False)["input_ids"]  # as at the start of a document
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    new: list[int] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for _ in range(max_new_tokens):
+                window = torch.tensor([(ids + new)[-context:]], device=device)
+                logits = model(input_ids=window, attention_mask=torch.ones_like(window)).logits[0, -1].float().cpu()
+                if temperature == 0:
+                    token = int(logits.argmax())
+                else:
+                    logits = logits / temperature
+                    if top_k:
+                        cutoff = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+                        logits = logits.masked_fill(logits < cutoff, float("-inf"))
+                    token = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+                if token == eos:
+                    break
+                new.append(token)
+    finally:
+        model.train(was_training)
+    return prompt + tokenizer.decode(new, skip_special_tokens=True)
+
+
+def perplexity(model, tokenizer, texts, max_length: int = 64, batch_size: int = 32) -> float:
+    """Perplexity of a causal language model on `texts`: exp(mean next-token loss) (chapters 3 and 6).
+
+    Each text is scored on its own, truncated to `max_length` tokens; lower means the texts
+    surprise the model less. Works for any transformers causal LM and its tokenizer.
+    """
+    from llmnb.finetuning.tasks import get_task
+
+    texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+    if not texts:
+        raise DataError("perplexity() needs at least one text.")
+    causal_lm = get_task("causal-lm")
+    encoded = causal_lm.encode(tokenizer, texts, [None] * len(texts), max_length)
+    return causal_lm.evaluate(model, encoded, tokenizer, batch_size)["eval_perplexity"]
