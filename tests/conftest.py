@@ -1,6 +1,10 @@
 """Shared, offline fixtures. Tiny models come from configs; data is made here or ships with llmnb."""
 import os
+import sys
 from pathlib import Path
+
+# Tests in every tests/<area>/ folder import the shared helpers (easy_data) by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,4 +1,4 @@
-"""Data and settings the tests share, made here: labelled by construction, tiny, offline.
+"""Data, settings and a listener the tests share, made here: labelled by construction, tiny, offline.
 
 (A plain module, not conftest.py: tests/browser has its own conftest, and `from conftest import`
 would be ambiguous.)"""
@@ -23,3 +23,15 @@ def make_easy_sentiment(n: int, seed: int = 0) -> list[dict]:
 
 # Fast settings for a tiny BERT that learns the easy task in a few seconds.
 TINY = dict(epochs=4, lr=2e-3, batch_size=16, quiet=True, warmup=0.1, early_stopping=None)
+
+
+def interrupt_at(step: int):
+    """A listener that presses Ctrl-C (raises KeyboardInterrupt) when the run logs `step`."""
+    from llmnb.core.events import Callback
+
+    class InterruptAt(Callback):
+        def on_log(self, state, row):
+            if state.step == step:
+                raise KeyboardInterrupt
+
+    return InterruptAt()

@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 from llmnb import check as chk
-from llmnb.check import Exercise, Hidden, check, choice, fingerprint, items, number, predicate, progress, register, text
+from llmnb.check import (
+    Exercise,
+    Hidden,
+    check,
+    choice,
+    fingerprint,
+    items,
+    number,
+    predicate,
+    progress,
+    register,
+    text,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -136,6 +136,8 @@ def test_notebook_runs_clean(path, tmp_path):
     with REPORT.open("a") as f:
         f.write(json.dumps({"notebook": path.stem, "wall_s": round(time.perf_counter() - began, 1),
                             "peak_memory_mib": round(nb.metadata["peak_memory_mb"])}) + "\n")
+    # The executed copy too, to compare what the chapters print before and after a change.
+    nbformat.write(nb, REPORT.parent / f"{path.stem}.executed.ipynb")
     errors = [o for o in outputs(nb) if o.output_type == "error"]
     assert not errors, errors
     stderr = [o["text"] for o in outputs(nb) if o.get("name") == "stderr" and "Traceback" in o.get("text", "")]

@@ -3,6 +3,8 @@ that the tutorials keep to (so moving an internal module never breaks a chapter)
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,19 @@ def test_tutorials_use_only_the_public_api(notebook):
     )
 
 
+@pytest.mark.slow  # imports every module in a fresh process (30 s on 2 busy cores)
+def test_public_names_survive_submodule_imports():
+    """Importing a submodule binds its name on the package: no module may share a public name."""
+    code = (
+        "import importlib, pkgutil, types, llmnb\n"
+        "for m in pkgutil.walk_packages(llmnb.__path__, 'llmnb.'): importlib.import_module(m.name)\n"
+        "bad = [n for n in llmnb._LAZY if isinstance(getattr(llmnb, n), types.ModuleType)]\n"
+        "print(bad); raise SystemExit(bool(bad))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_public_names_resolve_and_say_which_chapter_teaches_them():
     for name in sorted(llmnb._LAZY):
         obj = getattr(llmnb, name)
@@ -152,3 +167,28 @@ def test_public_names_resolve_and_say_which_chapter_teaches_them():
             continue  # errors say what went wrong, not a lesson
         doc = obj.__doc__ or ""
         assert re.search(r"[Cc]hapters? \d", doc), f"llmnb.{name}'s docstring does not name the chapter that teaches it"
+
+
+def test_mistakes_anywhere_in_the_package_are_llmnb_errors_that_name_the_culprit():
+    # Each of these raised a bare ValueError before; a notebook shows an LlmnbError as one line.
+    from llmnb.check import check
+    from llmnb.course.extraction import candidates
+    from llmnb.datasets.benchmarks import load_benchmark
+    from llmnb.datasets.synthetic import booking_requests, rated_reviews
+    from llmnb.datasets.tense import build_pairs
+    from llmnb.display import make_display
+
+    mistakes = [
+        (lambda: rated_reviews(split="dev"), "split='dev'"),
+        (lambda: booking_requests(split="dev"), "split='dev'"),
+        (lambda: load_benchmark("glue", "sst2", split="dev", offline=True), "split='dev'"),
+        (lambda: build_pairs(0), "n=0"),
+        (lambda: llmnb.measure(interval=0), "interval=0"),
+        (lambda: candidates("on Monday", "colour"), "field='colour'"),
+        (lambda: check("0.99", 1), "No exercise '0.99'"),
+        (lambda: make_display("fancy"), "'fancy'"),
+    ]
+    for call, culprit in mistakes:
+        with pytest.raises(llmnb.LlmnbError) as error:
+            call()
+        assert culprit in str(error.value)

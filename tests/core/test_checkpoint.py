@@ -4,17 +4,10 @@ import pytest
 import torch
 
 import llmnb
-from llmnb import checkpoint as ckpt
-from llmnb.events import Callback
+from llmnb.core import checkpoint as ckpt
+from llmnb.core.events import Callback
 
-
-class InterruptAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_log(self, state, row):
-        if state.step == self.step:
-            raise KeyboardInterrupt
+from easy_data import interrupt_at
 
 
 class LookAtTheFolder(Callback):
@@ -48,7 +41,7 @@ def test_checkpoint_every_evaluation_then_only_the_final_model(easy_rows, easy_e
 def test_checkpoint_holds_the_best_weights_when_they_are_not_the_last(easy_rows, easy_eval_rows, tiny_options, tmp_path):
     options = {**tiny_options, "epochs": 3, "checkpoint_every": 0}
     cut = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, out=str(tmp_path / "run"),
-                         callbacks=[InterruptAt(25)], **options)
+                         callbacks=[interrupt_at(25)], **options)
     folder = ckpt.find_checkpoint(tmp_path / "run")
     payload, _, weights = ckpt.read_checkpoint(folder)
     assert payload["state"]["step"] == 25  # Ctrl-C wrote the step it stopped at
@@ -70,7 +63,7 @@ def test_a_short_default_run_writes_no_checkpoint(easy_rows, easy_eval_rows, tin
 
 def test_checkpoints_follow_the_clock(tmp_path):
     """Due once `every_minutes` of training passed since the last write, at the next evaluation."""
-    from llmnb.events import TrainState
+    from llmnb.core.events import TrainState
 
     now = [0.0]
     writes = []
@@ -105,7 +98,7 @@ def test_an_earlier_run_is_not_overwritten_unless_asked(tmp_path, easy_rows, tin
 def test_resume_repeats_the_uninterrupted_loss_curve(easy_rows, easy_eval_rows, tiny_options, tmp_path):
     options = {**tiny_options, "epochs": 3, "log_every": 1, "precision": "fp32"}
     whole = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, out=str(tmp_path / "a"), **options)
-    cut = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, out=str(tmp_path / "b"), callbacks=[InterruptAt(15)], **options)
+    cut = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, out=str(tmp_path / "b"), callbacks=[interrupt_at(15)], **options)
     assert cut.status == "interrupted" and cut.state.step == 15
     resumed = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, resume=str(tmp_path / "b"), quiet=True)
     assert resumed.status == "finished" and resumed.state.step == whole.state.step

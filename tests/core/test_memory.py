@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from llmnb.memory import _cgroup_room, available_bytes, release_memory
+from llmnb.core.memory import _cgroup_room, available_memory, release_memory
 
 psutil = pytest.importorskip("psutil")
 
@@ -60,4 +60,4 @@ def test_container_limit_is_seen_in_cgroup_v1_under_the_process_path(tmp_path):
 def test_no_limit_means_no_cgroup_room(tmp_path):
     root, membership = fake_cgroup(tmp_path, {"memory.max": "max\n", "memory.current": "123\n"}, "0::/\n")
     assert _cgroup_room(root, membership) is None
-    assert available_bytes() is None or available_bytes() > 0
+    assert available_memory() is None or available_memory() > 0

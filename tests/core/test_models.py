@@ -1,7 +1,7 @@
 import pytest
 
 import llmnb
-from llmnb import models
+from llmnb.core import models
 from llmnb.errors import ModelNotFoundError
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import llmnb
-from llmnb import checkpoint as ckpt
-from llmnb import run_folders as runs_module
+from llmnb.core import checkpoint as ckpt
+from llmnb.core import run_folders as runs_module
 
 NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
 
@@ -45,7 +45,7 @@ def test_failed_checkpoint_write_warns_once_and_training_goes_on(easy_rows, easy
 
 
 def test_failed_final_save_keeps_the_model_and_says_so(easy_rows, tiny_options, tmp_path, monkeypatch):
-    from llmnb.result import FineTuneResult
+    from llmnb.finetuning.result import FineTuneResult
 
     def no_space(self, directory):
         raise NO_SPACE
@@ -61,8 +61,8 @@ def test_failed_final_save_keeps_the_model_and_says_so(easy_rows, tiny_options, 
 
 
 def test_the_display_says_checkpoints_were_not_written():
+    from llmnb.core.events import FINISHED, TrainState
     from llmnb.display.notebook import render_html
-    from llmnb.events import FINISHED, TrainState
 
     state = TrainState(status=FINISHED, step=3, max_steps=3)
     state.notes.append("checkpoints were not written: Could not write ...")
@@ -130,10 +130,10 @@ def test_runs_lists_folders_with_size_model_and_best_metric(tmp_path):
 
 
 def test_runs_of_real_training_and_a_resumable_one(easy_rows, easy_eval_rows, tiny_options, runs_in_tmp):
-    from test_checkpoint import InterruptAt
+    from easy_data import interrupt_at
 
     done = llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, **{**tiny_options, "epochs": 1})
-    llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, callbacks=[InterruptAt(5)], **{**tiny_options, "epochs": 1})
+    llmnb.finetune("tiny-bert", easy_rows, eval=easy_eval_rows, callbacks=[interrupt_at(5)], **{**tiny_options, "epochs": 1})
     table = llmnb.runs().set_index("name")
     assert table.loc["tiny-bert-001", "best"] == pytest.approx(done.metrics["eval_accuracy"])
     assert table.loc["tiny-bert-001", "status"] == "finished" and not table.loc["tiny-bert-001", "resumable"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import llmnb
-from llmnb.augmentation import augment, augment_text
+from llmnb.course.augmentation import augment, augment_text
 from llmnb.errors import DataError
 
 ROWS = [

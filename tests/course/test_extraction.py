@@ -1,10 +1,25 @@
-"""llmnb.datasets.synthetic and llmnb.extraction (tutorials/06_applications.ipynb): data made by
+"""llmnb.datasets.synthetic and llmnb.course.extraction (tutorials/06_applications.ipynb): data made by
 construction, candidates, the rule baseline, and extraction through a (tiny) trained classifier."""
 import pandas as pd
 import pytest
 
-from llmnb.datasets.synthetic import ASPECTS, FIELDS, QUESTIONS, booking_requests, rated_reviews
-from llmnb.extraction import NO, YES, candidate_pairs, candidates, exact_match, extract, mark, rule_extract
+from llmnb.course.extraction import (
+    NO,
+    YES,
+    candidate_pairs,
+    candidates,
+    exact_match,
+    extract,
+    mark,
+    rule_extract,
+)
+from llmnb.datasets.synthetic import (
+    ASPECTS,
+    FIELDS,
+    QUESTIONS,
+    booking_requests,
+    rated_reviews,
+)
 
 
 def test_bookings_hold_their_answers_and_splits_differ():

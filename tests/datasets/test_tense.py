@@ -1,9 +1,9 @@
-"""llmnb.pairs: the present -> past sentence pairs (bundled as 'tense') and the small word-level T5."""
+"""llmnb.datasets.tense: the present -> past sentence pairs (bundled as 'tense') and the small word-level T5."""
 import pandas as pd
 import pytest
 
 import llmnb
-from llmnb import pairs
+from llmnb.datasets import tense as pairs
 
 
 def test_build_pairs_is_deterministic_sized_and_distinct():
@@ -67,4 +67,8 @@ def test_word_t5_trains_with_finetune():
     ft = llmnb.finetune(model, data, task="seq2seq", eval_fraction=0, max_steps=3, batch_size=8, lr=3e-3,
                         save_checkpoints=False, quiet=True)  # no evaluation: BLEU would import `evaluate` (slow)
     assert ft.state.step == 3 and ft.history["train_loss"].notna().any()
-    assert isinstance(ft.predict("Tom eats an apple today."), str)
+    tok = model.tokenizer
+    predicted = ft.predict("Tom eats an apple today.")  # 3 steps: maybe nothing yet, but only known words
+    assert tok.unk_token_id not in tok(predicted)["input_ids"], predicted
+    ids = tok("Tom ate an apple yesterday.")["input_ids"]
+    assert tok.unk_token_id not in ids and tok.decode(ids, skip_special_tokens=True) == "tom ate an apple yesterday."

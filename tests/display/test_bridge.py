@@ -1,15 +1,14 @@
-"""llmnb.bridge: llmnb's live display driven by a real (tiny) transformers Trainer run."""
+"""llmnb.display.bridge: llmnb's live display driven by a real (tiny) transformers Trainer run."""
 import io
 
 import pytest
-
 from easy_data import make_easy_sentiment
 
 import llmnb
-from llmnb.bridge import LiveCallback, attach
+from llmnb.core.events import Callback
 from llmnb.display import ConsoleDisplay
+from llmnb.display.bridge import LiveCallback, attach
 from llmnb.errors import ConfigError
-from llmnb.events import Callback
 
 
 class Recorder(Callback):
@@ -120,8 +119,8 @@ def test_bad_display_is_explained():
 
 
 def test_display_name_is_short(tmp_path):
-    from llmnb.bridge import display_name
-    from llmnb.models import bundled_minilm_path
+    from llmnb.core.models import bundled_minilm_path
+    from llmnb.display.bridge import display_name
 
     assert display_name(str(bundled_minilm_path())) == "minilm"  # not a path into site-packages
     folder = tmp_path / "my-model"

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from llmnb.core.events import FINISHED, INTERRUPTED, STOPPED_EARLY, TrainState
 from llmnb.display import (
     ConsoleDisplay,
     NotebookDisplay,
@@ -24,7 +25,6 @@ from llmnb.display import (
 )
 from llmnb.display.series import MAX_POINTS, downsample, ema
 from llmnb.display.text import fmt_duration, fmt_num, fmt_tick, status_text
-from llmnb.events import FINISHED, INTERRUPTED, STOPPED_EARLY, TrainState
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from llmnb.data import Encoded, batch_order, collate
+from llmnb.finetuning.batches import Encoded, batch_order, collate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- length-grouped sampling
@@ -101,7 +101,7 @@ TEXTS = [
 def test_padded_batch_loss_equals_mean_of_unpadded_losses(tiny_bert):
     import torch
 
-    from llmnb.data import encode
+    from llmnb.finetuning.batches import encode
 
     model, tokenizer = tiny_bert
     enc = encode(tokenizer, TEXTS, [0, 1, 2, 0, 1, 2], max_length=64)
@@ -121,7 +121,7 @@ def test_extra_padding_changes_nothing(tiny_bert):
     """Pad to the batch's longest row (llmnb) or to a fixed 64 (the slow baseline): same loss."""
     import torch
 
-    from llmnb.data import encode
+    from llmnb.finetuning.batches import encode
 
     model, tokenizer = tiny_bert
     enc = encode(tokenizer, TEXTS, [2, 1, 0, 2, 1, 0], max_length=64)

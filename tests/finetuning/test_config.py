@@ -1,7 +1,7 @@
 import pytest
 
-from llmnb.config import FineTuneConfig, option_help
 from llmnb.errors import ConfigError, LlmnbError
+from llmnb.finetuning.config import FineTuneConfig, option_help
 
 
 def test_defaults_are_valid_and_documented():
@@ -47,7 +47,7 @@ def test_batch_must_split_into_accumulation_steps():
 def test_llmnb_quiet_environment_is_read_one_way_everywhere(monkeypatch, value, quiet):
     """LLMNB_QUIET=false once made the config quiet while the display still drew."""
     from llmnb.display import make_display
-    from llmnb.pretraining import PretrainConfig
+    from llmnb.pretraining.config import PretrainConfig
 
     monkeypatch.setenv("LLMNB_QUIET", value)
     assert FineTuneConfig().quiet is quiet and PretrainConfig().quiet is quiet
@@ -71,12 +71,12 @@ def test_lora_and_freeze_are_refused_by_the_config_itself():
 def test_a_metric_the_task_does_not_compute_is_refused_before_loading(monkeypatch):
     """metric='acc' used to train, then stop early saying eval_acc did not improve."""
     import llmnb
-    import llmnb.finetuning
+    import llmnb.finetuning.run
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded before the metric was checked")
 
-    monkeypatch.setattr(llmnb.finetuning, "_load", no_loading)
+    monkeypatch.setattr(llmnb.finetuning.run, "_load", no_loading)
     rows = [{"text": "good", "label": "a"}, {"text": "bad", "label": "b"}] * 10
     with pytest.raises(ConfigError, match="metric='acc' is not computed for task='classification'.*Did you mean 'accuracy'"):
         llmnb.finetune("tiny-bert", rows, metric="acc", quiet=True)

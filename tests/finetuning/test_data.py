@@ -6,20 +6,16 @@ import textwrap
 import pandas as pd
 import pytest
 
-from llmnb.data import (
-    Encoded,
+from llmnb.errors import DataError
+from llmnb.finetuning.batches import Encoded, TokenRows, batch_order, collate, encode
+from llmnb.finetuning.data import (
     LabelMap,
     Notice,
-    TokenRows,
-    batch_order,
-    collate,
     drop_missing,
-    encode,
     pick_columns,
     stratified_split,
     to_frame,
 )
-from llmnb.errors import DataError
 
 
 def test_dataframe_is_copied_not_changed(easy_frame):
@@ -135,7 +131,7 @@ def test_length_grouping_cuts_padding():
 def test_collate_pads_to_the_longest_row_only():
     from transformers import AutoTokenizer
 
-    from llmnb.models import bundled_minilm_path
+    from llmnb.core.models import bundled_minilm_path
 
     tok = AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
     enc = encode(tok, ["short", "a somewhat longer sentence here", "x " * 500], [0, 1, 0], max_length=64)
@@ -151,7 +147,7 @@ def test_collate_pads_to_the_longest_row_only():
 def _minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    from llmnb.models import bundled_minilm_path
+    from llmnb.core.models import bundled_minilm_path
 
     return AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
 
@@ -215,7 +211,7 @@ def test_collate_gives_the_same_batch_as_list_rows():
 
 
 def test_encode_in_chunks_matches_one_call_and_empty_input():
-    import llmnb.data as data
+    import llmnb.finetuning.batches as data
 
     tok = _minilm_tokenizer()
     texts = [f"review number {i} " + "good " * (i % 7) for i in range(23)]

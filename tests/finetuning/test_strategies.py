@@ -54,7 +54,7 @@ def test_lora_and_freeze_together_is_refused(easy_rows):
 # ----------------------------------------------------------------------------- LoRA defaults and heads
 
 def test_lora_gets_its_own_default_learning_rate():
-    from llmnb.config import DEFAULT_LORA_LR, DEFAULT_LR, FineTuneConfig
+    from llmnb.finetuning.config import DEFAULT_LORA_LR, DEFAULT_LR, FineTuneConfig
 
     assert DEFAULT_LORA_LR > 5 * DEFAULT_LR
     assert FineTuneConfig().lr == DEFAULT_LR and FineTuneConfig(lora=True).lr == DEFAULT_LORA_LR
@@ -70,12 +70,12 @@ def test_lora_gets_its_own_default_learning_rate():
 
 
 def test_lora_keeps_the_pooler_and_head_training_and_says_so(easy_rows, tiny_options, capsys):
-    from llmnb.strategies import apply_strategy
+    from llmnb.finetuning.strategies import apply_strategy
 
     options = {**tiny_options, "lora": True, "max_steps": 2}
     options.pop("lr")
     ft = llmnb.finetune("tiny-bert", easy_rows, **options)
-    assert ft.config.lr == llmnb.config.DEFAULT_LORA_LR
+    assert ft.config.lr == llmnb.finetuning.config.DEFAULT_LORA_LR
     trainable = {n for n, p in ft.model.named_parameters() if p.requires_grad}
     assert any(".pooler.modules_to_save." in n for n in trainable) and any(".classifier.modules_to_save." in n for n in trainable)
     adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable if ".lora_" in n}
@@ -93,7 +93,7 @@ def test_lora_keeps_the_pooler_and_head_training_and_says_so(easy_rows, tiny_opt
     apply_strategy(llmnb.load_model("tiny-bert").model, config)
     line = capsys.readouterr().out
     assert "LoRA r=8" in line and "every Linear layer of the blocks (query, key, value, dense)" in line
-    assert "pooler" in line and f"lr {llmnb.config.DEFAULT_LORA_LR:g} (LoRA's default" in line
+    assert "pooler" in line and f"lr {llmnb.finetuning.config.DEFAULT_LORA_LR:g} (LoRA's default" in line
     apply_strategy(llmnb.load_model("tiny-bert").model, config.replace(lr=1e-3))
     assert "default" not in capsys.readouterr().out
 
@@ -174,7 +174,7 @@ def test_no_validation_split_trains_on_everything(easy_rows, tiny_options):
      ("tiny-t5", "seq2seq", {"q", "v"}), ("tiny-llama", "causal-lm", {"q_proj", "v_proj"})],
 )
 def test_query_value_names_per_architecture(model, task, names):
-    from llmnb.strategies import add_lora
+    from llmnb.finetuning.strategies import add_lora
 
     base = _tiny_llama(task).model if model == "tiny-llama" else llmnb.load_model(model, task=task).model
     wrapped = add_lora(base, llmnb.FineTuneConfig(task=task, lora=True, lora_targets="qv"))

@@ -20,7 +20,13 @@ def test_causal_lm_perplexity_falls_and_it_generates(easy_rows):
     perplexity = ft.history["eval_perplexity"].dropna().tolist()
     assert perplexity[-1] < perplexity[0] / 2, perplexity
     assert ft.state.metric_name == "eval_perplexity" and ft.state.greater_is_better is False
-    assert isinstance(ft.predict("the staff"), str)
+
+
+def test_causal_lm_predict_continues_what_it_learned():
+    # One sentence over and over: the continuation of its start is the rest of it.
+    texts = [{"text": "one two three four five six"}] * 64
+    ft = llmnb.finetune("tiny-gpt2", texts, task="causal-lm", max_steps=30, eval_fraction=0, **FAST)
+    assert ft.predict("one two") == "three four five six"  # greedy, and it stops at the end of the text
 
 
 def test_seq2seq_learns_and_reports_bleu(easy_rows):
@@ -30,7 +36,10 @@ def test_seq2seq_learns_and_reports_bleu(easy_rows):
     losses = ft.history["train_loss"].dropna().tolist()
     assert losses[-1] < 0.5 * losses[0], losses
     assert "eval_bleu" in ft.metrics
-    assert isinstance(ft.predict(pairs[0]["source"]), str)
+    answers = ft.predict([p["source"] for p in pairs[:40]])
+    right = sum(a == p["target"] for a, p in zip(answers, pairs[:40]))
+    majority = max(sum(p["target"] == v for p in pairs[:40]) for v in ("positive", "negative"))
+    assert right > majority, (right, majority, answers)  # it reads the text, beyond always writing one verdict
 
 
 def test_tiny_models_refuse_the_wrong_task():

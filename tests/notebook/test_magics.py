@@ -10,7 +10,7 @@ def ip(shell):
 
 
 def test_help_lists_every_option(ip):
-    from llmnb.config import option_help
+    from llmnb.finetuning.config import option_help
 
     help_text = ip.find_line_magic("finetune").__doc__
     assert "%finetune" in help_text and "--eval" in help_text and "--name" in help_text
@@ -18,6 +18,33 @@ def test_help_lists_every_option(ip):
         if name not in ("plot", "quiet"):
             assert "--" + name.replace("_", "-") in help_text or "--no-" + name.replace("_", "-") in help_text, name
     assert "Peak learning rate" in help_text  # help comes from the config's metadata
+
+
+def test_pretrain_flags_and_help_come_from_its_config(ip, monkeypatch):
+    from llmnb.pretraining.config import PretrainConfig
+
+    help_text = ip.find_line_magic("pretrain").__doc__
+    for name, (default, text) in PretrainConfig.option_help().items():
+        if name in ("plot", "quiet", "prompts"):
+            continue
+        assert PretrainConfig.magic_flag(name) in help_text, name
+    assert "Blocks per optimizer step" in help_text and "--steps" in help_text  # the short spelling stays
+
+    import llmnb.pretraining.run as run
+
+    seen = {}
+
+    def record(corpus, **options):
+        seen.update(options)
+        raise run.DataError("stop here")
+
+    monkeypatch.setattr(run, "pretrain", record)
+    with pytest.raises(UsageError, match="stop here"):
+        ip.run_line_magic("pretrain", "--steps 5 --grad-accum 2 --schedule linear --early-stopping none --quiet")
+    assert seen == {"max_steps": 5, "grad_accum": 2, "schedule": "linear", "early_stopping": None, "quiet": True}
+    monkeypatch.undo()  # the real pretrain: its config refuses a bad value before any corpus is read
+    with pytest.raises(UsageError, match="schedule='step' is not allowed"):
+        ip.run_line_magic("pretrain", "--schedule step --steps 2")
 
 
 def test_line_magic_binds_the_result(ip, easy_rows, easy_eval_rows):

@@ -12,8 +12,8 @@ pytest.importorskip("ipywidgets")
 import ipywidgets  # noqa: E402
 
 import llmnb  # noqa: E402
-from llmnb import models  # noqa: E402
-from llmnb.widgets import ModelPicker  # noqa: E402
+from llmnb.core import models  # noqa: E402
+from llmnb.notebook.widgets import ModelPicker  # noqa: E402
 
 
 def fake_shell():
@@ -139,7 +139,7 @@ def test_unknown_task_is_an_llmnb_error():
 
 def test_importing_llmnb_does_not_import_ipywidgets():
     code = "import sys, llmnb; llmnb.load_model; print('ipywidgets' in sys.modules)"
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env)
     assert out.stdout.strip() == "False"
@@ -156,7 +156,7 @@ def _descendants(box):
 
 def test_picker_offers_only_model_and_head_pairs_that_load():
     """tiny-gpt2 and tiny-t5 were offered, and failed to load with every head the picker has."""
-    from llmnb.widgets import HEADS
+    from llmnb.notebook.widgets import HEADS
 
     picker = llmnb.ModelPicker(shell=fake_shell())
     offered = [value for _label, value in picker.alias.options]

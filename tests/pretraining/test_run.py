@@ -5,10 +5,13 @@ import re
 import pytest
 
 import llmnb
-from llmnb.corpus import build_corpus
+from llmnb.core.events import Callback
+from llmnb.datasets.stories import build_corpus
 from llmnb.errors import ConfigError, DataError
-from llmnb.events import Callback
-from llmnb.pretraining import PROFILE_STEPS, PretrainConfig, pretrain, read_corpus, train_tokenizer
+from llmnb.pretraining.config import PROFILE_STEPS, PretrainConfig
+from llmnb.pretraining.corpus import read_corpus
+from llmnb.pretraining.run import pretrain
+from llmnb.pretraining.tokenizer import train_tokenizer
 
 # Small enough to run in seconds on a busy 2-core CPU, big enough to halve perplexity many times over.
 QUICK = dict(corpus_chars=60_000, width=64, max_steps=30, eval_every=10, quiet=True)
@@ -116,7 +119,7 @@ def test_profile_picks_the_default_steps(monkeypatch):
     monkeypatch.setenv("LLMNB_PROFILE", "fast")
     assert PretrainConfig().steps == PROFILE_STEPS["fast"] < PROFILE_STEPS["full"]
     assert PretrainConfig(max_steps=7).steps == 7
-    assert PretrainConfig().engine_config().max_steps == PROFILE_STEPS["fast"]
+    assert PretrainConfig().planned_steps(steps_per_epoch=3) == PROFILE_STEPS["fast"]
     monkeypatch.setenv("LLMNB_PROFILE", "full")
     assert PretrainConfig().steps == PROFILE_STEPS["full"]
 
@@ -200,7 +203,7 @@ def test_plot_and_threads_restored(run):
 
 
 def test_llmnb_pretrain_is_callable_even_after_importing_the_module():
-    import llmnb.pretraining  # noqa: F401  (binds llmnb.pretraining, must leave llmnb.pretrain alone)
+    import llmnb.pretraining.run  # noqa: F401  (binds llmnb.pretraining.run, must leave llmnb.pretrain alone)
 
     assert callable(llmnb.pretrain)
     with pytest.raises(ConfigError, match="width"):
@@ -208,7 +211,7 @@ def test_llmnb_pretrain_is_callable_even_after_importing_the_module():
 
 
 def test_pretrain_magic(tmp_path):
-    from llmnb.magics import LlmnbMagics
+    from llmnb.notebook.magics import LlmnbMagics
 
     assert hasattr(LlmnbMagics, "pretrain")
     from IPython.core.error import UsageError

@@ -1,15 +1,14 @@
-"""llmnb.compress: int8 quantization, pruning and ensembles on a tiny BERT trained once."""
+"""llmnb.tools.compress: int8 quantization, pruning and ensembles on a tiny BERT trained once."""
 import dataclasses
 
 import pytest
 import torch
-
 from easy_data import TINY, make_easy_sentiment
 
 import llmnb
-from llmnb.compress import CompressError, ensemble, prune, quantize
-from llmnb.data import LabelMap
 from llmnb.errors import LlmnbError
+from llmnb.finetuning.data import LabelMap
+from llmnb.tools.compress import CompressError, ensemble, prune, quantize
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +78,7 @@ def test_prune_zeroes_the_smallest_weights_across_layers(trained):
     # Permanent: no masks or hooks left behind, plain weights to save.
     assert not any(k.endswith(("_orig", "_mask")) for k in report.model.state_dict())
     assert not any(m._forward_pre_hooks for m in linears)
-    assert report.result.predict("the staff were wonderful") in ("positive", "negative")
+    assert report.result.predict("the staff were wonderful") == "positive"
     assert "zero weights" in report._repr_html_()
 
 

@@ -1,4 +1,4 @@
-"""llmnb.export: a standalone DDP training script, run as 1 and as 2 processes (tiny BERT, 5 steps)."""
+"""llmnb.tools.export: a standalone DDP training script, run as 1 and as 2 processes (tiny BERT, 5 steps)."""
 import ast
 import csv
 import json
@@ -8,12 +8,11 @@ import sys
 
 import pytest
 import torch
-
 from easy_data import make_easy_sentiment
 
 import llmnb
-from llmnb.config import FineTuneConfig
-from llmnb.export import ExportError, LaunchError, export_script, launch
+from llmnb.finetuning.config import FineTuneConfig
+from llmnb.tools.export import ExportError, LaunchError, export_script, launch
 
 # 160 rows, 16 held out: 144 training rows = 18 full batches of 8, so no ragged last batch.
 OPTIONS = dict(max_steps=5, batch_size=8, lr=2e-3, seed=7, warmup=0.2, quiet=True, save_checkpoints=False, early_stopping=None)
@@ -45,6 +44,7 @@ def test_script_config_and_data_are_written(job):
     assert {r["label"] for r in train} == {"negative", "positive"}
 
 
+@pytest.mark.slow  # two training processes and one more, each in a fresh interpreter (about a minute)
 def test_two_processes_match_one_and_load_with_llmnb(job):
     ft, script = job
     folder = script.parent

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import llmnb
-from llmnb.interpret import ExplainError, Explanation, explain
+from llmnb.tools.interpret import ExplainError, Explanation, explain
 
 TEXT = "the staff were wonderful but the room was awful"
 

@@ -1,11 +1,10 @@
-"""llmnb.probes: the deletion test and the swap test on a tiny BERT trained on easy sentiment."""
+"""llmnb.tools.probes: the deletion test and the swap test on a tiny BERT trained on easy sentiment."""
 import pytest
-
 from easy_data import NEGATIVE_WORDS, POSITIVE_WORDS, TINY, make_easy_sentiment
 
 import llmnb
 from llmnb.errors import LlmnbError
-from llmnb.probes import ProbeError, deletion_test, swap_test
+from llmnb.tools.probes import ProbeError, deletion_test, swap_test
 
 
 @pytest.fixture(scope="module")

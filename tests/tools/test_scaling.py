@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import llmnb
-from llmnb.scaling import ScalingError, StepTime, embedding_parameters, step_time
+from llmnb.tools.scaling import ScalingError, StepTime, embedding_parameters, step_time
 
 
 @pytest.fixture(scope="module")
