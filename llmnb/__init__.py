@@ -10,6 +10,11 @@ or, without IPython:
 
 Importing llmnb is cheap: torch and transformers load only when a model or training is
 first needed, so `%load_ext llmnb` is instant.
+
+The public API is the names listed in `_LAZY` below (each docstring names the chapter that
+teaches it) and the subpackages `llmnb.check`, `llmnb.datasets` and `llmnb.metrics`; the tutorials
+use nothing else (tests/test_package.py). Everything under core/, finetuning/, pretraining/,
+display/, notebook/, tools/ and course/ may move.
 """
 from __future__ import annotations
 
