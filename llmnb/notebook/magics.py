@@ -63,7 +63,9 @@ def _converter(annotation: str, name: str):
 def _flag_fields(config_class):
     """The fields a magic offers as flags (not the display switches, which it spells itself,
     nor tuples such as pretraining's prompts, which a flag cannot hold)."""
-    return [f for f in fields(config_class) if f.name not in FLAG_ONLY and str(f.type) != "tuple"]
+    by_name = {f.name: f for f in fields(config_class)}
+    ordered = [by_name[name] for name in config_class.option_help()]  # grouped as in the README: data first
+    return [f for f in ordered if f.name not in FLAG_ONLY and str(f.type) != "tuple"]
 
 
 def config_arguments(config_class, aliases=None):
