@@ -101,18 +101,3 @@ class FineTuneConfig(TrainConfig):
         if self.default_lr_used and "lr" not in overrides:
             values["lr"] = None  # chosen again for the new options
         return values
-
-
-def option_help() -> dict[str, tuple[object, str]]:
-    """name -> (default, help) for every fine-tuning option, grouped."""
-    return FineTuneConfig.option_help()
-
-
-def magic_flag(name: str) -> str:
-    """How the %finetune magic spells the option `name`."""
-    return FineTuneConfig.magic_flag(name)
-
-
-def options_markdown() -> str:
-    """The %finetune options table of the README."""
-    return FineTuneConfig.options_markdown("%finetune", "llmnb.finetune")

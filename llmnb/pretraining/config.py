@@ -107,8 +107,3 @@ class PretrainConfig(TrainConfig):
 
     def evaluation_interval(self, max_steps: int) -> int:
         return self.eval_every or max(1, max_steps // 10)
-
-
-def option_help() -> dict[str, tuple[object, str]]:
-    """name -> (default, help) for every pretraining option, grouped."""
-    return PretrainConfig.option_help()

@@ -1,13 +1,13 @@
 import pytest
 
 from llmnb.errors import ConfigError, LlmnbError
-from llmnb.finetuning.config import FineTuneConfig, option_help
+from llmnb.finetuning.config import FineTuneConfig
 
 
 def test_defaults_are_valid_and_documented():
     config = FineTuneConfig()
     assert config.task == "classification"
-    help_by_name = option_help()
+    help_by_name = FineTuneConfig.option_help()
     assert set(help_by_name) == set(config.to_dict())
     assert all(text.strip() for _, text in help_by_name.values())
 

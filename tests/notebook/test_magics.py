@@ -10,11 +10,11 @@ def ip(shell):
 
 
 def test_help_lists_every_option(ip):
-    from llmnb.finetuning.config import option_help
+    from llmnb.finetuning.config import FineTuneConfig
 
     help_text = ip.find_line_magic("finetune").__doc__
     assert "%finetune" in help_text and "--eval" in help_text and "--name" in help_text
-    for name in option_help():
+    for name in FineTuneConfig.option_help():
         if name not in ("plot", "quiet"):
             assert "--" + name.replace("_", "-") in help_text or "--no-" + name.replace("_", "-") in help_text, name
     assert "Peak learning rate" in help_text  # help comes from the config's metadata
