@@ -1,4 +1,5 @@
 """llmnb.measure: wall and CPU time, and the peak memory of a block (not of the whole process)."""
+import mmap
 import sys
 import time
 
@@ -14,6 +15,16 @@ def burn(seconds):
         pass
 
 
+def resident_block(megabytes):
+    """Fresh pages straight from the kernel, every one touched: they add their full size to the
+    resident set. (A bytearray may be carved from heap pages a long test session already holds
+    resident, and then adds little; that made this file flaky in CI.)"""
+    block = mmap.mmap(-1, megabytes * 1024 * 1024)
+    for i in range(0, len(block), mmap.PAGESIZE):
+        block[i] = 1
+    return block
+
+
 def test_times_a_block():
     with llmnb.measure() as cost:
         burn(0.2)
@@ -25,15 +36,9 @@ def test_times_a_block():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux-only")
 def test_peak_is_the_block_s_own_not_the_process_s():
-    big = bytearray(200 * 1024 * 1024)  # a peak before the block...
-    for i in range(0, len(big), 4096):
-        big[i] = 1  # touched, so resident
-    del big
+    resident_block(200).close()  # a peak before the block...
     with llmnb.measure() as cost:
-        small = bytearray(40 * 1024 * 1024)
-        for i in range(0, len(small), 4096):
-            small[i] = 1
-        del small
+        resident_block(40).close()
     assert cost.peak_rss_mb is not None and cost.method in ("VmHWM", "sampled")
     assert 30 <= cost.added_rss_mb < 150, cost  # ...is not counted; the block's 40 MB is
 
@@ -43,11 +48,9 @@ def test_sampling_fallback_sees_a_peak(monkeypatch):
         pytest.skip("no way to read the resident size here (no /proc, no psutil)")
     monkeypatch.setattr(cost_module, "_reset_high_water_mark", lambda: False)
     with llmnb.measure(interval=0.001) as cost:
-        block = bytearray(60 * 1024 * 1024)
-        for i in range(0, len(block), 4096):
-            block[i] = 1
-        time.sleep(0.05)  # a few samples while it is resident
-        del block
+        block = resident_block(60)
+        time.sleep(0.2)  # many samples while it is resident, even on a busy machine
+        block.close()
     assert cost.method == "sampled"
     assert cost.added_rss_mb >= 40, cost
 
