@@ -2,6 +2,8 @@
 
     llmnb.datasets.load("reviews")              # 480 labelled review sentences (train)
     llmnb.datasets.load("reviews", "test")      # 240 more, about other items (test)
+    llmnb.datasets.load("instructions")         # 1,200 story questions and answers (SFT), "test": 200
+    llmnb.datasets.load("preferences")          # 600 prompt/chosen/rejected rows (DPO), "test": 150
 
 In `%finetune` the names work directly: `%finetune minilm reviews --eval reviews_test`.
 """
@@ -20,6 +22,16 @@ CATALOG = {
     "tense": (
         {"train": "tense_train.csv", "test": "tense_test.csv"},
         "English sentence pairs, present -> past tense (source, target), made by llmnb.datasets.tense (Chapter 4.3, seq2seq).",
+    ),
+    "instructions": (
+        {"train": "instructions_train.csv", "test": "instructions_test.csv"},
+        ("Questions about tiny stories (instruction, input, output; Alpaca form) for SFT of the story GPT, "
+         "made by llmnb.datasets.instructions."),
+    ),
+    "preferences": (
+        {"train": "preferences_train.csv", "test": "preferences_test.csv"},
+        ("Preference pairs about tiny stories (prompt, chosen, rejected) for DPO of the story GPT, "
+         "made by llmnb.datasets.preferences."),
     ),
 }
 
@@ -48,7 +60,10 @@ def path(name: str, split: str = "train") -> Path:
 
 
 def load(name: str, split: str = "train"):
-    """A bundled data set as a pandas DataFrame (a fresh copy each call)."""
+    """A bundled data set as a pandas DataFrame (a fresh copy each call).
+
+    Empty fields stay "" (an instruction with no `input`), and no text is read as a missing value.
+    """
     import pandas as pd
 
-    return pd.read_csv(path(name, split))
+    return pd.read_csv(path(name, split), keep_default_na=False)

@@ -179,7 +179,7 @@ def bundled_splits():
 
 def write_bundled(folder=None) -> list[Path]:
     """Write tense_train.csv and tense_test.csv (the bundled files) into `folder`."""
-    folder = Path(folder) if folder else Path(__file__).parent / "datasets" / "data"
+    folder = Path(folder) if folder else Path(__file__).parent / "data"
     train, test = bundled_splits()
     paths = [folder / "tense_train.csv", folder / "tense_test.csv"]
     for frame, path in zip((train, test), paths):
