@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -134,6 +134,9 @@ class Engine:
         self.state.max_steps = config.planned_steps(steps_per_epoch)
         self.eval_every = config.evaluation_interval(self.state.max_steps)  # None: at each epoch's end
         self.eval_at_start = False  # True: evaluate the untrained model first, so step 0 is on the curve
+        # The loss of one micro-batch. A job whose loss is not the model's own (preference tuning
+        # compares two answers) sets its own; the loop stays the same.
+        self.compute_loss: Callable[[Any, dict], torch.Tensor] = lambda model, batch: model(**batch).loss
         self.state.num_epochs = self.state.max_steps / steps_per_epoch
         # About 100 points per run: enough for a smooth curve, few host syncs.
         self.state.log_every = config.log_every or max(1, self.state.max_steps // 100)
@@ -313,7 +316,7 @@ class Engine:
         for start in range(0, size, micro):
             part = {k: v[start : start + micro].to(self.device, non_blocking=True) for k, v in batch.items()}
             with self._autocast():
-                loss = self.model(**part).loss
+                loss = self.compute_loss(self.model, part)
             share = len(part["input_ids"]) / size
             (self.scaler.scale(loss * share) if self.scaler else loss * share).backward()
             total += loss.detach() * share
@@ -335,7 +338,8 @@ class Engine:
             )
         state.train_loss = mean_loss
         state.lr = self.scheduler.get_last_lr()[0]
-        row = {"step": state.step, "epoch": round(state.epoch, 4), "train_loss": mean_loss, "lr": state.lr}
+        row = {"step": state.step, "epoch": round(state.epoch, 4), "train_loss": mean_loss, "lr": state.lr,
+               "tokens_per_second": round(state.tokens_seen / max(state.elapsed, 1e-9), 1)}
         state.history.append(row)
         self.callbacks.on_log(state, row)
 

@@ -60,6 +60,8 @@ class TrainState:
     # ("step", "epoch", "eval_loss", "eval_<metric>"...). Rows are never mutated after append.
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped_batches: int = 0  # batches with a NaN/inf loss skipped (on_nan="skip")
+    # A few generated answers beside their references from the last evaluation (instruction tuning).
+    samples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the engine fixed on the way (e.g. out of memory)
     status: str = RUNNING
     message: str = ""  # why the run stopped, in words, for the display

@@ -48,6 +48,10 @@ class Job:
     def has_eval_data(self) -> bool:
         return True
 
+    # The loss of one micro-batch, `compute_loss(model, batch) -> tensor`; None: the model's own
+    # (`model(**batch).loss`). Preference tuning sets it: its loss compares two answers.
+    compute_loss = None
+
     def listeners(self, engine) -> list[Callback]:
         """Listeners that must hear each event before the display (e.g. the checkpointer)."""
         return []
@@ -89,6 +93,8 @@ class Job:
             evaluate = self.evaluate if self.has_eval_data() else None
             engine = Engine(model, config, self.batches, self.steps_per_epoch, evaluate, [display, *self.callbacks], state)
             engine.eval_at_start = self.eval_at_start
+            if self.compute_loss is not None:
+                engine.compute_loss = self.compute_loss
             for listener in reversed(self.listeners(engine)):
                 engine.add_callback(listener, first=True)
             self.before_fit(engine)
