@@ -13,8 +13,8 @@ first needed, so `%load_ext llmnb` is instant.
 
 The public API is the names listed in `_LAZY` below (each docstring names the chapter that
 teaches it) and the subpackages `llmnb.check`, `llmnb.datasets` and `llmnb.metrics`; the tutorials
-use nothing else (tests/test_package.py). Everything under core/, finetuning/, pretraining/,
-display/, notebook/, tools/ and course/ may move.
+use nothing else (tests/test_package.py). Everything under core/, finetuning/, instruct/,
+pretraining/, display/, notebook/, tools/ and course/ may move.
 """
 from __future__ import annotations
 
@@ -76,6 +76,10 @@ _LAZY = {
     "rule_extract": "course.extraction",
     "candidate_pairs": "course.extraction",
     "exact_match": "course.extraction",
+    "show_masking": "instruct.masking",
+    "ChatResult": "instruct.result",
+    "ChatBox": "notebook.chatbox",
+    "dpo_loss": "instruct.dpo",
 }
 # Public subpackages, importable as attributes (llmnb.datasets.load, llmnb.check.check, ...).
 _SUBMODULES = ("datasets", "metrics", "check")

@@ -40,6 +40,12 @@ CASES = [
     ("nothing to resume", "tiny-bert df --resume {tmp}/nothing", "No checkpoint to resume"),
     ("result name that is not a variable name", "tiny-bert df --name 2ft", "not a valid Python variable name"),
     ("code inside braces in the magic line", "tiny-bert df --epochs {{__import__('os').getpid()}}", "expressions are not run"),
+    ("instruction data without prompt and answer columns", "tiny-llama df --task sft", "'prompt' + 'completion'"),
+    ("an answer cut away by truncation", "tiny-llama long_chat_df --task sft --max-length 12", "have no answer token left"),
+    ("a message with an unknown role", "tiny-llama bad_role_df --task sft", "role 'bot' is not one of"),
+    ("preference data without a rejected column", "tiny-llama chat_df --task dpo", "lacks rejected"),
+    ("a non-causal model for instruction tuning", "tiny-t5 chat_df --task sft", "tiny-t5 is an encoder-decoder"),
+    ("train on the prompt outside sft", "tiny-bert df --train-on-prompt", "train_on_prompt=True is for task='sft'"),
 ]
 
 
@@ -61,6 +67,11 @@ def ip(tmp_path_factory, shell):
         other_df=pd.DataFrame({"sentence": ["fine"], "label": ["positive"]}),
         blank_df=pd.DataFrame({"text": ["", None], "label": ["positive", "negative"]}),
         empty_list=[],
+        chat_df=pd.DataFrame({"prompt": ["Who had the ball?", "What colour?"], "completion": ["Mia.", "Red."],
+                              "chosen": ["Mia.", "Red."]}),
+        long_chat_df=pd.DataFrame({"prompt": ["Mia had a red ball and played in the park with her dog. " * 3, "Hi"],
+                                   "completion": ["Mia.", "Hello."]}),
+        bad_role_df=pd.DataFrame({"messages": [[{"role": "bot", "content": "hi"}], [{"role": "user", "content": "x"}]]}),
         tmp=str(tmp),
     )
     shell.tmp = tmp

@@ -29,10 +29,12 @@ ALIASES = {
     "tiny-bert": "a 2-layer BERT with random weights (fast tests, training from scratch)",
     "tiny-gpt2": "a 2-layer GPT-2 with random weights (causal language modelling from scratch)",
     "tiny-t5": "a 2-layer T5 encoder-decoder with random weights (seq2seq from scratch)",
+    "tiny-llama": "a 2-layer Llama with random weights and a chat template (instruction-tuning tests)",
 }
 
 # Aliases that load only with one kind of head (the others load with any): what the picker offers.
-ALIAS_TASKS = {"tiny-gpt2": ("causal-lm",), "tiny-t5": ("seq2seq",)}
+CAUSAL_TASKS = ("causal-lm", "sft", "dpo")
+ALIAS_TASKS = {"tiny-gpt2": CAUSAL_TASKS, "tiny-llama": CAUSAL_TASKS, "tiny-t5": ("seq2seq",)}
 
 
 def alias_loads_with(alias: str, task: str) -> bool:
@@ -45,6 +47,8 @@ AUTO_CLASSES = {
     "classification": "AutoModelForSequenceClassification",
     "regression": "AutoModelForSequenceClassification",
     "causal-lm": "AutoModelForCausalLM",
+    "sft": "AutoModelForCausalLM",
+    "dpo": "AutoModelForCausalLM",
     "seq2seq": "AutoModelForSeq2SeqLM",
     "encoder": "AutoModel",
 }
@@ -274,9 +278,11 @@ def _tiny_bert(task, kwargs):
 def _tiny_gpt2(task, kwargs):
     import transformers
 
-    if task != "causal-lm":
-        raise ModelNotFoundError(f"tiny-gpt2 is a causal language model; use it with task='causal-lm', not {task!r}.")
+    if task not in CAUSAL_TASKS:
+        raise ModelNotFoundError(f"tiny-gpt2 is a causal language model; use it with task='causal-lm', 'sft' or 'dpo', not {task!r}.")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    if task in ("sft", "dpo"):
+        tokenizer.eos_token = tokenizer.sep_token  # [SEP] ends an answer, as it ends a BERT-style text
     config = transformers.GPT2Config(
         vocab_size=tokenizer.vocab_size, n_positions=512, n_embd=64, n_layer=2, n_head=2,
         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -298,7 +304,25 @@ def _tiny_t5(task, kwargs):
     return transformers.T5ForConditionalGeneration(config), tokenizer
 
 
-TINY_BUILDERS = {"tiny-bert": _tiny_bert, "tiny-gpt2": _tiny_gpt2, "tiny-t5": _tiny_t5}
+def _tiny_llama(task, kwargs):
+    import transformers
+
+    if task not in CAUSAL_TASKS:
+        raise ModelNotFoundError(f"tiny-llama is a causal language model; use it with task='sft', 'dpo' or 'causal-lm', not {task!r}.")
+    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
+    tokenizer.eos_token = tokenizer.sep_token  # [SEP] ends an answer; [PAD] pads
+    tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    config = transformers.LlamaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    return transformers.LlamaForCausalLM(config), tokenizer
+
+
+TINY_BUILDERS = {"tiny-bert": _tiny_bert, "tiny-gpt2": _tiny_gpt2, "tiny-t5": _tiny_t5, "tiny-llama": _tiny_llama}
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from llmnb.core.config import TrainConfig, check_choice, check_number, option
 from llmnb.errors import ConfigError
 
-TASKS = ("classification", "regression", "causal-lm", "seq2seq")
+TASKS = ("classification", "regression", "causal-lm", "seq2seq", "sft", "dpo")
 # Learning rates used when lr is not given. LoRA's adapters start at zero and are few, so they need
 # a larger step than full fine-tuning; measured on MiniLM + the bundled reviews (docs/performance.md,
 # "Which weights train").
@@ -36,6 +36,18 @@ class FineTuneConfig(TrainConfig):
     lr: float | None = option(
         None, "Peak learning rate of AdamW (none: 1e-4, or 2e-3 with lora, whose adapters start at zero and need larger steps).",
         "length",
+    )
+    # Instruction and preference tuning (chapter 10)
+    train_on_prompt: bool = option(
+        False, "sft: train on the prompt's tokens too, not only the answers' (the default trains answers only).", "data"
+    )
+    packing: bool = option(
+        True, "sft: put several examples in one row up to max_length, each attending only to itself: the same loss "
+        "as unpacked, with less padding (off: one example per row).", "data"
+    )
+    beta: float = option(0.1, "dpo: how far the model may move from the starting (reference) model; larger keeps it closer.", "data")
+    eval_generate: int = option(
+        64, "sft: validation prompts answered (greedy) at each evaluation for exact match; 0: none.", "evaluation"
     )
     # Which weights train (chapter 4.4)
     freeze: int | None = option(None, "Train only the top N transformer layers and the head; the rest stays as pretrained.", "weights")
@@ -87,6 +99,10 @@ class FineTuneConfig(TrainConfig):
         check_number("lora_alpha", self.lora_alpha, minimum=1)
         check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
         check_number("checkpoint_every", self.checkpoint_every, minimum=0)
+        check_number("beta", self.beta, minimum=0, exclusive=True)
+        check_number("eval_generate", self.eval_generate, minimum=0, integer=True)
+        if self.train_on_prompt and self.task != "sft":
+            raise ConfigError(f"train_on_prompt=True is for task='sft'; task={self.task!r} has no prompt to train on.")
         if self.lr > (5e-2 if self.lora else 1e-2):
             usual = "5e-4 to 5e-3 is usual for LoRA" if self.lora else "1e-5 to 3e-4 is usual"
             warnings.warn(f"lr={self.lr} is very high for fine-tuning a pretrained model; {usual}.")

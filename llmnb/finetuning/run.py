@@ -22,6 +22,16 @@ from llmnb.finetuning.result import FineTuneResult
 from llmnb.finetuning.tasks import Task, check_metric, get_task
 
 
+def make_task(config: FineTuneConfig) -> Task:
+    """The task object of a run: a shared one, or for instruction and preference tuning one
+    that holds the run's settings (packing, beta...)."""
+    if config.task in ("sft", "dpo"):
+        from llmnb.instruct.tasks import make_task as make_chat_task
+
+        return make_chat_task(config)
+    return get_task(config.task)
+
+
 def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), resume=None, **options):
     """Fine-tune `model` on `data`; returns a `FineTuneResult` (chapters 0 and 2).
 
@@ -48,10 +58,18 @@ class FineTuneJob(Job):
         if data is None:
             raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
         self.checkpoint = None
+        if resume and config.task == "dpo":
+            from llmnb.errors import ConfigError
+
+            raise ConfigError(
+                "resume is not available for task='dpo' yet: the reference model's log-probabilities are computed from "
+                "the starting weights, which a checkpoint no longer holds. Start the DPO run again from its starting model."
+            )
         if resume:
             self.checkpoint, config = _resume_point(resume, model, config)
         super().__init__(config, callbacks)
-        self.task = get_task(config.task)
+        self.task = make_task(config)
+        self.eval_at_start = getattr(self.task, "eval_at_start", False)  # sft/dpo: the starting model's scores at step 0
         check_metric(self.task, config.metric)
         self.model_source, self.data, self.eval_data = model, data, eval
 
@@ -59,7 +77,8 @@ class FineTuneJob(Job):
         config = self.config
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Notice)
-            self.prepared = prepare_data(self.data, self.eval_data, config, self.task)
+            prepare = getattr(self.task, "prepare", None)  # instruction data: conversations, not columns
+            self.prepared = prepare(self.data, self.eval_data, config) if prepare else prepare_data(self.data, self.eval_data, config, self.task)
         self.notices = [str(w.message) for w in caught if issubclass(w.category, Notice)]
         for w in caught:
             if not issubclass(w.category, Notice):
@@ -74,11 +93,15 @@ class FineTuneJob(Job):
 
         config, prepared = self.config, self.prepared
         self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared["labels"])
+        if hasattr(self.task, "prepare_tokenizer"):
+            self.task.prepare_tokenizer(self.loaded.tokenizer)  # a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
         self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
         self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
+        if hasattr(self.task, "before_training"):
+            self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.lengths = self.train_enc.lengths.tolist()
         self.steps_per_epoch = -(-len(self.train_enc) // config.batch_size)
@@ -90,15 +113,19 @@ class FineTuneJob(Job):
     def new_state(self, model) -> TrainState:
         config, task = self.config, self.task
         metric = (config.metric or task.headline).removeprefix("eval_")
-        return TrainState(
+        self.state = TrainState(
             task=task.name,
             model_name=self.model_name,
             metric_name="eval_" + metric,
             greater_is_better=task.greater_is_better if not config.metric else metric not in ("mse", "loss", "perplexity"),
         )
+        return self.state
 
     def batches(self, epoch):
         config = self.config
+        if hasattr(self.task, "batches"):
+            yield from self.task.batches(self.train_enc, config, epoch, self.pad_id)
+            return
         for rows in batch_order(self.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
             yield self.task.collate(self.train_enc, rows, self.pad_id)
 
@@ -106,7 +133,13 @@ class FineTuneJob(Job):
         return len(self.eval_enc) > 0  # eval_fraction=0 and no eval data: no evaluations
 
     def evaluate(self):
-        return self.task.evaluate(self.loaded.model, self.eval_enc, self.tokenizer, self.config.batch_size * 2)
+        metrics = self.task.evaluate(self.loaded.model, self.eval_enc, self.tokenizer, self.config.batch_size * 2)
+        self.state.samples = list(getattr(self.task, "samples", []))  # answers beside references, for the display
+        return metrics
+
+    @property
+    def compute_loss(self):
+        return getattr(self.task, "compute_loss", None)
 
     def listeners(self, engine):
         if self.run_dir is None or not self.config.save_checkpoints:
@@ -125,11 +158,17 @@ class FineTuneJob(Job):
         from llmnb.core.run_folders import size_warning
 
         warning = size_warning()
-        return _plan(engine, self.loaded, self.model_name, self.prepared) + (f"\n{warning}" if warning else "")
+        plan = _plan(engine, self.loaded, self.model_name, self.prepared)
+        if hasattr(self.task, "plan_lines"):
+            plan += "".join(f"\nllmnb: {line}" for line in self.task.plan_lines(self.train_enc, self.tokenizer, self.config))
+        return plan + (f"\n{warning}" if warning else "")
 
     def make_result(self, model, state):
         prepared = self.prepared
-        return FineTuneResult(
+        result_class = FineTuneResult
+        if getattr(self.task, "result_kind", None) == "chat":
+            from llmnb.instruct.result import ChatResult as result_class
+        return result_class(
             model=model,
             tokenizer=self.tokenizer,
             config=self.config,
@@ -282,7 +321,17 @@ def _available_memory() -> int | None:
 
 def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
     from llmnb.core.models import LoadedModel, load_model
+    from llmnb.pretraining.result import PretrainResult
 
+    if isinstance(model, (FineTuneResult, PretrainResult)) and task.name in ("sft", "dpo"):
+        import copy
+
+        # A copy: the result passed in keeps its weights and tokenizer, for before/after comparisons.
+        name = model.model_name if isinstance(model, FineTuneResult) else "pretrained-gpt"
+        weights = copy.deepcopy(model.model)
+        if hasattr(weights, "merge_and_unload"):
+            weights = weights.merge_and_unload()  # a LoRA run's adapters folded in: new adapters start from here
+        model = LoadedModel(weights, copy.deepcopy(model.tokenizer), name, task.name)
     if isinstance(model, FineTuneResult):
         model = LoadedModel(model.model, model.tokenizer, model.model_name, model.task.name)
     if isinstance(model, LoadedModel):

@@ -53,7 +53,8 @@ HEAD_NAMES = ("classifier", "score", "qa_outputs", "classification_head", "poole
 # Output layers of language models: pretrained (often tied to the input embeddings), so they train
 # under freeze (the top of the model) but not under LoRA.
 LM_HEADS = ("lm_head",)
-PEFT_TASKS = {"classification": "SEQ_CLS", "regression": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
+PEFT_TASKS = {"classification": "SEQ_CLS", "regression": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM",
+              "sft": "CAUSAL_LM", "dpo": "CAUSAL_LM"}
 
 
 def apply_strategy(model, config):

@@ -78,12 +78,12 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError(f"path='{path}' must name a .py file, e.g. 'job/train.py'.")
     if script.exists() and MARKER not in script.read_text(errors="replace"):
         raise ExportError(f"'{script}' exists and was not written by export_script; choose another path.")
-    task = get_task(config.task)
-    if task.name not in SCRIPT_TASKS:
+    if config.task not in SCRIPT_TASKS:
         raise ExportError(
-            f"export_script writes classification and regression jobs; this run's task is {task.name!r}, which the "
+            f"export_script writes classification and regression jobs; this run's task is {config.task!r}, which the "
             "script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
         )
+    task = get_task(config.task)
     prepared = prepare_data(data, eval, config, task)
     labels: LabelMap | None = prepared["labels"]
     if result and result.labels and labels and labels.names != result.labels.names:

@@ -1,0 +1,64 @@
+"""`ChatResult`: what instruction and preference tuning return: a fine-tune you can talk to.
+
+    ft.generate("Mia had a red ball. ... What colour was the ball?")   # the answer (greedy)
+    ft.chat("What colour was the ball?")                                # streamed into the cell
+    ft.chat([{"role": "user", "content": ...}, ...])                    # a whole conversation
+    llmnb.ChatBox(ft)                                                   # a chat widget
+
+`ft.save(folder)` writes the model and its tokenizer with the chat template, so
+`AutoTokenizer.from_pretrained(folder).apply_chat_template(...)` formats prompts the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmnb.finetuning.result import FineTuneResult
+from llmnb.instruct.chat import as_messages
+
+
+@dataclass(repr=False)  # FineTuneResult's short repr, not the dataclass's field dump
+class ChatResult(FineTuneResult):
+    """An instruction- or preference-tuned causal LM: generate, chat, evaluate, save, merge.
+
+    Taught in chapter 10 (tutorials/10_assistant.ipynb).
+    """
+
+    def generate(self, prompt, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+                 stream: bool = False) -> str:
+        """The model's answer to `prompt` (text, or a list of messages), in the chat template;
+        stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus)."""
+        from llmnb.core.threads import auto_threads, cpu_threads
+        from llmnb.instruct.generation import chat_reply
+
+        messages = as_messages(prompt, "user")
+        with cpu_threads(auto_threads(next(self.model.parameters()).device)):
+            return chat_reply(self.model, self.tokenizer, messages, max_new_tokens, temperature, top_p, seed, stream)
+
+    def chat(self, message_or_messages, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0,
+             seed: int = 0) -> str:
+        """Like `generate`, but the answer streams into the cell token by token as it is written."""
+        return self.generate(message_or_messages, max_new_tokens, temperature, top_p, seed, stream=True)
+
+    @property
+    def samples(self) -> list[dict]:
+        """The last evaluation's answers beside their references (prompt, answer, reference)."""
+        return list(self.state.samples)
+
+    def _summary(self):
+        rows = super()._summary()
+        if self.task.name == "dpo":
+            rows.append(("beta", f"{self.task.beta:g}"))
+        return rows
+
+    def _extra_html(self):
+        import html
+
+        if not self.state.samples:
+            return ""
+        cells = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(s['prompt'][-120:])}</td><td style='text-align:left'>"
+            f"{html.escape(s['answer'])}</td><td style='text-align:left'>{html.escape(str(s['reference']))}</td></tr>"
+            for s in self.state.samples
+        )
+        return ("<table><caption style='text-align:left'>answers at the last evaluation</caption>"
+                "<tr><th>prompt (end)</th><th>answer</th><th>reference</th></tr>" + cells + "</table>")

@@ -1,0 +1,62 @@
+"""The DPO loss against a hand computation, and a short preference-tuning run on a tiny model."""
+import math
+
+import pytest
+import torch
+
+import llmnb
+from llmnb.errors import DataError
+from llmnb.instruct.dpo import answer_logps, dpo_loss
+
+
+def test_the_loss_is_the_chapter_s_formula_by_hand():
+    policy_chosen, policy_rejected = torch.tensor([-3.0, -8.0]), torch.tensor([-6.0, -5.0])
+    reference_chosen, reference_rejected = torch.tensor([-4.0, -7.0]), torch.tensor([-5.0, -6.0])
+    beta = 0.5
+    loss, chosen_reward, rejected_reward = dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta)
+    for i in range(2):
+        margin = beta * ((float(policy_chosen[i]) - float(reference_chosen[i])) - (float(policy_rejected[i]) - float(reference_rejected[i])))
+        assert float(loss[i]) == pytest.approx(-math.log(1 / (1 + math.exp(-margin))), rel=1e-6)
+    assert chosen_reward.tolist() == pytest.approx([0.5, -0.5])
+    assert rejected_reward.tolist() == pytest.approx([-0.5, 0.5])
+    # At the start the policy is the reference: every margin is 0 and the loss is log 2.
+    zero, _, _ = dpo_loss(reference_chosen, reference_rejected, reference_chosen, reference_rejected, 0.1)
+    assert zero.tolist() == pytest.approx([math.log(2)] * 2)
+
+
+def test_answer_logps_sum_only_the_answer_tokens():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 4, 6)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            return type("Out", (), {"logits": logits})()
+
+    ids = torch.tensor([[1, 2, 3, 4]])
+    labels = torch.tensor([[-100, -100, 3, 4]])  # the last two tokens are the answer
+    expected = logits[0, 1].log_softmax(-1)[3] + logits[0, 2].log_softmax(-1)[4]
+    assert float(answer_logps(Fixed(), ids, torch.ones_like(ids), labels)) == pytest.approx(float(expected))
+
+
+PAIRS = [
+    {"prompt": f"{name} had a {colour} ball. What colour was the ball?", "chosen": f"{colour.capitalize()}.",
+     "rejected": f"Well, it was a ball, and {name} had it, and maybe it was {other}, who knows."}
+    for name in ("Mia", "Tom", "Ben", "Ivy", "Zoe", "Sam") for colour, other in (("red", "blue"), ("green", "pink"), ("white", "brown"))
+]
+
+
+def test_preference_tuning_raises_preference_accuracy_and_margin():
+    ft = llmnb.finetune("tiny-llama", PAIRS, eval=PAIRS[:6], task="dpo", beta=0.5, lr=3e-3, max_steps=30, batch_size=6,
+                        eval_every=10, save_checkpoints=False, quiet=True)
+    evals = ft.history.dropna(subset=["eval_reward_margin"])
+    assert evals.step.iloc[0] == 0 and abs(evals.eval_reward_margin.iloc[0]) < 1e-4  # the policy starts as the reference
+    assert evals.eval_reward_margin.iloc[-1] > 0.5
+    assert evals.eval_loss.iloc[-1] < math.log(2)  # below the untrained loss
+    assert evals.eval_preference_accuracy.iloc[-1] == 1.0
+    assert {"eval_logp_chosen", "eval_logp_rejected"} <= set(ft.history.columns)
+    assert ft.generate(PAIRS[0]["prompt"], max_new_tokens=5) is not None
+
+
+def test_preference_data_needs_its_three_columns():
+    with pytest.raises(DataError, match="prompt, chosen and rejected.*lacks rejected"):
+        llmnb.finetune("tiny-llama", [{"prompt": "a", "chosen": "b"}] * 4, task="dpo", save_checkpoints=False, quiet=True)
