@@ -29,6 +29,10 @@ that round's ratio):
             Trainer recipe (lr 5e-5, 3 epochs, fp32), each in a fresh process, on 600 / 272
             sentences: `cell_ratio_vs_trainer` and both accuracies (benchmarks/cell.py; it also
             prints the split of llmnb's cell by phase).
+  sft       instruction tuning of chapter 10's GPT on the bundled instructions: real tokens/s
+            packed vs padded, same examples and steps (`packing_speedup`), and finetune(task='sft')
+            against a hand-written loop on the same packed batches (`sft_overhead_vs_plain`;
+            benchmarks/sft.py).
 
 The last line printed is one JSON object with every headline number (see docs/performance.md).
 """
@@ -98,16 +102,18 @@ GOALS = {
     "bf16_speedup": (">=", 1.5),
     "bf16_accuracy_delta": ("abs<=", 0.01),
     "mfu": (">=", 0.5),
+    "packing_speedup": (">=", 1.5),
+    "sft_overhead_vs_plain": ("<=", 1.05),
 }
 SETTINGS = {
     # engine: steps per contender and rounds; ft: epochs and rounds (ft_fused: also time the proposed
     # fused AdamW); pad: mixed-length texts and rounds; load_ext: fresh processes; memory: steps (None: all)
     "quick": dict(engine_steps=24, engine_rounds=3, ft_epochs=1, ft_rounds=2, ft_fused=False, pad_examples=64, pad_rounds=2,
-                  load_ext_runs=3, memory_steps=10, cell_rounds=1),
+                  load_ext_runs=3, memory_steps=10, cell_rounds=1, sft_rounds=2, sft_steps=60),
     "full": dict(engine_steps=60, engine_rounds=5, ft_epochs=4, ft_rounds=3, ft_fused=True, pad_examples=256, pad_rounds=3,
-                 load_ext_runs=7, memory_steps=None, cell_rounds=3),
+                 load_ext_runs=7, memory_steps=None, cell_rounds=3, sft_rounds=3, sft_steps=100),
     "smoke": dict(engine_steps=3, engine_rounds=1, ft_epochs=0.1, ft_rounds=1, ft_fused=True, pad_examples=32, pad_rounds=1,
-                  load_ext_runs=1, memory_steps=2, cell_rounds=0),
+                  load_ext_runs=1, memory_steps=2, cell_rounds=0, sft_rounds=1, sft_steps=3),
 }
 # --quick is sized for a MiniLM training step (batch of 16 reviews, fp32) of REFERENCE_STEP_S. On a busier
 # machine (slower steps) the engine section takes proportionally fewer steps (at least 6), and past
@@ -596,7 +602,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (<= 10 minutes on 2 cores)")
     parser.add_argument("--smoke", action="store_true", help="a few steps of everything: checks that the script runs (numbers meaningless)")
     parser.add_argument("--threads", default="auto", help="torch threads (default auto: 1 on a machine busier than its cores)")
-    parser.add_argument("--only", default="engine,finetune,padding,load_ext,memory,cell", help="comma-separated sections")
+    parser.add_argument("--only", default="engine,finetune,padding,load_ext,memory,sft,cell", help="comma-separated sections")
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = dict(SETTINGS[mode])
@@ -638,6 +644,10 @@ def main():
     if "memory" in sections:
         late = mode == "quick" and time.perf_counter() > deadline("memory")
         found["memory"] = memory_section(threads, 2 if late else settings["memory_steps"])
+    if "sft" in sections:
+        from sft import sft_section
+
+        found["sft"] = sft_section(settings["sft_rounds"], settings["sft_steps"], log=log)
     if "cell" in sections and settings["cell_rounds"]:
         from cell import cell_section
 
@@ -648,6 +658,7 @@ def main():
 def report(found, mode, threads, load, step_s, began):
     e, f, p = found.get("engine", {}), found.get("finetune", {}), found.get("padding", {})
     x, m, c = found.get("load_ext", {}), found.get("memory", {}), found.get("cell", {})
+    s = found.get("sft", {})
     auto = llmnb.core.engine.choose_precision("auto", torch.device("cpu"))
     summary = {
         "overhead_vs_plain": e.get("overhead_vs_plain"),
@@ -660,6 +671,8 @@ def report(found, mode, threads, load, step_s, began):
         "bf16_accuracy_delta": f.get("bf16_accuracy_delta"),
         "mfu": e.get("mfu"),
         "peak_rss_mb": m.get("peak_rss_mb"),
+        "packing_speedup": s.get("packing_speedup"),
+        "sft_overhead_vs_plain": s.get("sft_overhead_vs_plain"),
     }
     summary = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}
     rows = [
@@ -688,6 +701,11 @@ def report(found, mode, threads, load, step_s, began):
                f"({e['achieved_gflops']['bf16']} of {e['peak_gflops']['bf16']}); {e['tokens_per_step']:.0f} tokens/step"),
         ("peak_rss_mb", "VmHWM of a process running the bundled fine-tune",
          m and f"{m['memory_steps']} steps + evaluation, precision auto"),
+        ("packing_speedup", "sft real tokens/s: packed / padded (length-grouped)",
+         s and f"per round {s['sft_spread']['packing']}; vs naive padding {s['packing_speedup_vs_naive']:.3f}; "
+               f"{s['sft_steps']} steps x {s['sft_rounds']} round(s), bundled instructions, GPT 2x128"),
+        ("sft_overhead_vs_plain", "finetune(task='sft') / hand-written loop, same packed batches",
+         s and f"per round {s['sft_spread']['overhead']}"),
     ]
     log("")
     log(f"{'metric':<22}{'value':>9}  {'goal':<13}{'met':<4} {'how':<58} detail")
@@ -710,6 +728,8 @@ def report(found, mode, threads, load, step_s, began):
         if "trainer_ratio_fused" in f:
             extras["trainer_ratio_fused"] = f["trainer_ratio_fused"]
             log(f"proposal, fused AdamW on CPU: llmnb.finetune / Trainer = {f['trainer_ratio_fused']:.3f}")
+    if s:
+        extras.update({"packing_speedup_vs_naive": s["packing_speedup_vs_naive"], "sft_spread": s["sft_spread"]})
     if c:
         extras.update({"cell_seconds": c["cell_seconds"], "cell_accuracy": c["cell_accuracy"], "cell_ratios": c["cell_ratios"]})
     if p:

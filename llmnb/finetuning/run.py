@@ -58,12 +58,13 @@ class FineTuneJob(Job):
         if data is None:
             raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
         self.checkpoint = None
-        if resume and config.task == "dpo":
+        if resume and config.task in ("sft", "dpo"):
             from llmnb.errors import ConfigError
 
             raise ConfigError(
-                "resume is not available for task='dpo' yet: the reference model's log-probabilities are computed from "
-                "the starting weights, which a checkpoint no longer holds. Start the DPO run again from its starting model."
+                f"resume is not available for task={config.task!r} yet (a DPO run's reference log-probabilities come from "
+                "the starting weights, which a checkpoint no longer holds). Start the run again from its starting model; "
+                "Ctrl-C still returns the result with the best weights so far."
             )
         if resume:
             self.checkpoint, config = _resume_point(resume, model, config)

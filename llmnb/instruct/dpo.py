@@ -12,8 +12,10 @@ before the first step, for every pair: no second copy of the model in memory (fu
 and no second forward pass per step (LoRA would otherwise run the model again with its
 adapters switched off). Logged at each evaluation: the loss, the reward margin (beta times the
 bracket above), preference accuracy (share of pairs whose chosen answer the model finds likelier
-than the rejected one) and the mean log-probabilities of chosen and rejected answers, which
-should not collapse.
+than the rejected one: the model's own choice, comparable before and after), reward accuracy
+(share whose chosen answer gained more than the rejected one since the start: TRL's
+"rewards/accuracies", 0 at step 0) and the mean log-probabilities of chosen and rejected answers,
+which should not collapse.
 """
 from __future__ import annotations
 
@@ -168,7 +170,7 @@ class DPO(SFT):
     def evaluate(self, model, enc, tokenizer, batch_size):
         import torch
 
-        totals = {"loss": 0.0, "margin": 0.0, "prefers": 0.0, "chosen": 0.0, "rejected": 0.0}
+        totals = {"loss": 0.0, "margin": 0.0, "prefers": 0.0, "rewarded": 0.0, "chosen": 0.0, "rejected": 0.0}
         device = next(model.parameters()).device
         with torch.no_grad():
             for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
@@ -178,6 +180,7 @@ class DPO(SFT):
                 totals["loss"] += float(losses.sum())
                 totals["margin"] += float((chosen_reward - rejected_reward).sum())
                 totals["prefers"] += float((logps[:, 0] > logps[:, 1]).sum())
+                totals["rewarded"] += float((chosen_reward > rejected_reward).sum())
                 totals["chosen"] += float(logps[:, 0].sum())
                 totals["rejected"] += float(logps[:, 1].sum())
         n = max(len(enc), 1)
@@ -185,6 +188,7 @@ class DPO(SFT):
             "eval_loss": totals["loss"] / n,
             "eval_reward_margin": totals["margin"] / n,
             "eval_preference_accuracy": totals["prefers"] / n,
+            "eval_reward_accuracy": totals["rewarded"] / n,
             "eval_logp_chosen": totals["chosen"] / n,
             "eval_logp_rejected": totals["rejected"] / n,
         }

@@ -53,6 +53,7 @@ def test_preference_tuning_raises_preference_accuracy_and_margin():
     assert evals.eval_reward_margin.iloc[-1] > 0.5
     assert evals.eval_loss.iloc[-1] < math.log(2)  # below the untrained loss
     assert evals.eval_preference_accuracy.iloc[-1] == 1.0
+    assert evals.eval_reward_accuracy.iloc[0] == 0.0 and evals.eval_reward_accuracy.iloc[-1] == 1.0
     assert {"eval_logp_chosen", "eval_logp_rejected"} <= set(ft.history.columns)
     assert ft.generate(PAIRS[0]["prompt"], max_new_tokens=5) is not None
 

@@ -1,0 +1,32 @@
+"""10_assistant: SFT lifts held-out exact match from about nothing; DPO's reward accuracy climbs while
+the chosen answers' log-probabilities do not collapse; the mask trains the end token."""
+from test_notebooks import number, numbers, outputs
+
+
+def check(nb, workdir):
+    all_outputs = outputs(nb)
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in all_outputs)
+    stderr = [o["text"] for o in all_outputs if o.get("name") == "stderr"]
+    assert not stderr, stderr
+
+    # The mask: a few tokens trained, the answer's end token among them.
+    trained, total = numbers(r"(\d+) of (\d+) tokens trained: '[^']*<\|endoftext\|>'", text)
+    assert 0 < trained < total / 3, (trained, total)
+    assert "loss on " in text and "packing on: padding" in text  # the plan's masking and packing lines
+
+    # SFT: the base model answers (almost) nothing exactly; the tuned one a real share of held-out prompts.
+    before, after = numbers(r"held-out exact match: before SFT ([\d.]+)% -> after ([\d.]+)%", text)
+    assert before <= 5, before
+    assert after >= before + 10, (before, after)
+
+    # DPO: what it optimises climbs on held-out pairs, and the chosen answers stay likely.
+    start, end = numbers(r"held-out reward accuracy: ([\d.]+)% at the start -> ([\d.]+)% after DPO", text)
+    assert start == 0 and end >= 70, (start, end)
+    sft_pref, dpo_pref = numbers(r"held-out preference accuracy: SFT model ([\d.]+)% -> after DPO ([\d.]+)%", text)
+    assert 0 <= sft_pref <= 100 and 0 <= dpo_pref <= 100
+    chosen_before, chosen_after = numbers(r"mean log-prob of chosen answers (-?[\d.]+) -> (-?[\d.]+)", text)
+    assert chosen_after > 2 * chosen_before, (chosen_before, chosen_after)  # less than doubled in magnitude
+
+    assert number(r"LoRA run: ([\d.]+) s wall", text) > 0
+    images = [o for o in all_outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3, len(images)  # the final curves of %pretrain and the two %finetune runs
