@@ -168,6 +168,9 @@ class DPO(SFT):
         return losses.mean()
 
     def evaluate(self, model, enc, tokenizer, batch_size):
+        """The DPO metrics on `enc`. New data given to `result.evaluate` after training has no
+        reference log-probabilities (the starting model is gone): then only what needs none, the
+        model's own preference and the log-probabilities, is reported."""
         import torch
 
         totals = {"loss": 0.0, "margin": 0.0, "prefers": 0.0, "rewarded": 0.0, "chosen": 0.0, "rejected": 0.0}
@@ -175,7 +178,8 @@ class DPO(SFT):
         with torch.no_grad():
             for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
                 batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad_id(tokenizer)).items()}
-                logps, reference = self._logps(model, batch), batch["reference_logps"]
+                logps = self._logps(model, batch)
+                reference = batch.get("reference_logps", logps)  # none: rewards are 0 and not reported
                 losses, chosen_reward, rejected_reward = dpo_loss(logps[:, 0], logps[:, 1], reference[:, 0], reference[:, 1], self.beta)
                 totals["loss"] += float(losses.sum())
                 totals["margin"] += float((chosen_reward - rejected_reward).sum())
@@ -184,11 +188,12 @@ class DPO(SFT):
                 totals["chosen"] += float(logps[:, 0].sum())
                 totals["rejected"] += float(logps[:, 1].sum())
         n = max(len(enc), 1)
-        return {
-            "eval_loss": totals["loss"] / n,
-            "eval_reward_margin": totals["margin"] / n,
+        own = {
             "eval_preference_accuracy": totals["prefers"] / n,
-            "eval_reward_accuracy": totals["rewarded"] / n,
             "eval_logp_chosen": totals["chosen"] / n,
             "eval_logp_rejected": totals["rejected"] / n,
         }
+        if enc.reference is None:
+            return own
+        return {"eval_loss": totals["loss"] / n, "eval_reward_margin": totals["margin"] / n,
+                "eval_reward_accuracy": totals["rewarded"] / n, **own}

@@ -56,6 +56,9 @@ def test_preference_tuning_raises_preference_accuracy_and_margin():
     assert evals.eval_reward_accuracy.iloc[0] == 0.0 and evals.eval_reward_accuracy.iloc[-1] == 1.0
     assert {"eval_logp_chosen", "eval_logp_rejected"} <= set(ft.history.columns)
     assert ft.generate(PAIRS[0]["prompt"], max_new_tokens=5) is not None
+    later = ft.evaluate(PAIRS[6:12])  # new pairs: no reference log-probs, so the model's own preference only
+    assert set(later) == {"eval_preference_accuracy", "eval_logp_chosen", "eval_logp_rejected"}
+    assert later["eval_preference_accuracy"] == 1.0
 
 
 def test_preference_data_needs_its_three_columns():
