@@ -144,22 +144,25 @@ def render_html(state: TrainState, chart: bool = True) -> str:
     return (
         '<div class="llmnb-run" style="font-size:13px;line-height:1.45;max-width:780px;'
         'font-variant-numeric:tabular-nums">'
-        f"{_header(state, color)}{bar}{_info_line(state)}{_eval_table(state)}{_samples_table(state)}{svg}</div>"
+        f"{_header(state, color)}{bar}{_info_line(state)}{_eval_table(state)}{samples_table(state.samples)}{svg}</div>"
     )
 
 
-def _samples_table(state: TrainState) -> str:
-    """Instruction tuning: a few answers of the last evaluation beside their references."""
-    if not state.samples:
+def samples_table(samples, caption: str = "") -> str:
+    """Instruction tuning: a few answers of the last evaluation beside their references (the live
+    display and the result's summary)."""
+    if not samples:
         return ""
     cell = "padding:1px 8px;text-align:left;vertical-align:top"
     rows = "".join(
         f'<tr><td style="{cell};opacity:.75">{escape(str(s["prompt"])[-90:])}</td><td style="{cell}">{escape(str(s["answer"]))}</td>'
         f'<td style="{cell}">{escape(str(s["reference"]))}</td></tr>'
-        for s in state.samples
+        for s in samples
     )
+    caption = f'<caption style="text-align:left">{escape(caption)}</caption>' if caption else ""
     return (
         '<table class="llmnb-samples" style="border-collapse:collapse;margin:4px 0 6px;font-size:12px">'
+        f"{caption}"
         f'<thead><tr><th style="{cell}">prompt (end)</th><th style="{cell}">answer</th><th style="{cell}">reference</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>"
     )

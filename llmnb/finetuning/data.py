@@ -273,8 +273,6 @@ def prepare_data(data, eval, config, task) -> dict:
 def encode_like(result, data, text=None, label=None):
     """Encode new labelled data the way `result` was trained (same columns, labels, length)."""
     task = result.task
-    if hasattr(task, "encode_like"):  # conversations and preference pairs read their own columns
-        return task.encode_like(result, data)
     frame = to_frame(data, "eval data")
     text_col, label_col = pick_columns(
         frame, text or _present(frame, result.text_column), label or _present(frame, result.label_column), need_label=task.needs_target_column

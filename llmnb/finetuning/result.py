@@ -67,9 +67,8 @@ class FineTuneResult(TrainResult):
     def evaluate(self, data, text: str | None = None, label: str | None = None) -> dict[str, float]:
         """Metrics of the held weights on new labelled data (a DataFrame, file, list of dicts...)."""
         from llmnb.core.memory import release_memory
-        from llmnb.finetuning.data import encode_like
 
-        enc = encode_like(self, data, text, label)
+        enc = self.task.encode_like(self, data, text, label)  # conversations and preference pairs read their own columns
         metrics = self.task.evaluate(self.model, enc, self.tokenizer, self.config.batch_size)
         del enc
         release_memory()  # a notebook kernel lives on: give the activations' heap back now, not at the next run

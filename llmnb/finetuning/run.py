@@ -15,9 +15,8 @@ import warnings
 from llmnb.core.events import TrainState
 from llmnb.core.job import Job
 from llmnb.errors import DataError
-from llmnb.finetuning.batches import batch_order
 from llmnb.finetuning.config import FineTuneConfig
-from llmnb.finetuning.data import LabelMap, Notice, prepare_data
+from llmnb.finetuning.data import LabelMap, Notice
 from llmnb.finetuning.result import FineTuneResult
 from llmnb.finetuning.tasks import Task, check_metric, get_task
 
@@ -70,7 +69,7 @@ class FineTuneJob(Job):
             self.checkpoint, config = _resume_point(resume, model, config)
         super().__init__(config, callbacks)
         self.task = make_task(config)
-        self.eval_at_start = getattr(self.task, "eval_at_start", False)  # sft/dpo: the starting model's scores at step 0
+        self.eval_at_start = self.task.eval_at_start  # sft/dpo: the starting model's scores at step 0
         check_metric(self.task, config.metric)
         self.model_source, self.data, self.eval_data = model, data, eval
 
@@ -78,8 +77,7 @@ class FineTuneJob(Job):
         config = self.config
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Notice)
-            prepare = getattr(self.task, "prepare", None)  # instruction data: conversations, not columns
-            self.prepared = prepare(self.data, self.eval_data, config) if prepare else prepare_data(self.data, self.eval_data, config, self.task)
+            self.prepared = self.task.prepare(self.data, self.eval_data, config)
         self.notices = [str(w.message) for w in caught if issubclass(w.category, Notice)]
         for w in caught:
             if not issubclass(w.category, Notice):
@@ -94,17 +92,14 @@ class FineTuneJob(Job):
 
         config, prepared = self.config, self.prepared
         self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared["labels"])
-        if hasattr(self.task, "prepare_tokenizer"):
-            self.task.prepare_tokenizer(self.loaded.tokenizer)  # a chat template, saved with the model
+        self.task.prepare_tokenizer(self.loaded.tokenizer)  # sft/dpo: a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
         self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
         self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
-        if hasattr(self.task, "before_training"):
-            self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.lengths = self.train_enc.lengths.tolist()
+        self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2, self.pad_id)
         self.steps_per_epoch = -(-len(self.train_enc) // config.batch_size)
         if not config.quiet:
             for line in self.notices:
@@ -123,24 +118,19 @@ class FineTuneJob(Job):
         return self.state
 
     def batches(self, epoch):
-        config = self.config
-        if hasattr(self.task, "batches"):
-            yield from self.task.batches(self.train_enc, config, epoch, self.pad_id)
-            return
-        for rows in batch_order(self.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield self.task.collate(self.train_enc, rows, self.pad_id)
+        return self.task.batches(self.train_enc, self.config, epoch, self.pad_id)
 
     def has_eval_data(self) -> bool:
         return len(self.eval_enc) > 0  # eval_fraction=0 and no eval data: no evaluations
 
     def evaluate(self):
         metrics = self.task.evaluate(self.loaded.model, self.eval_enc, self.tokenizer, self.config.batch_size * 2)
-        self.state.samples = list(getattr(self.task, "samples", []))  # answers beside references, for the display
+        self.state.samples = list(self.task.samples)  # answers beside references, for the display
         return metrics
 
     @property
     def compute_loss(self):
-        return getattr(self.task, "compute_loss", None)
+        return self.task.compute_loss
 
     def listeners(self, engine):
         if self.run_dir is None or not self.config.save_checkpoints:
@@ -160,14 +150,13 @@ class FineTuneJob(Job):
 
         warning = size_warning()
         plan = _plan(engine, self.loaded, self.model_name, self.prepared)
-        if hasattr(self.task, "plan_lines"):
-            plan += "".join(f"\nllmnb: {line}" for line in self.task.plan_lines(self.train_enc, self.tokenizer, self.config))
+        plan += "".join(f"\nllmnb: {line}" for line in self.task.plan_lines(self.train_enc, self.tokenizer, self.config))
         return plan + (f"\n{warning}" if warning else "")
 
     def make_result(self, model, state):
         prepared = self.prepared
         result_class = FineTuneResult
-        if getattr(self.task, "result_kind", None) == "chat":
+        if self.task.result_kind == "chat":
             from llmnb.instruct.result import ChatResult as result_class
         return result_class(
             model=model,

@@ -13,8 +13,14 @@ from __future__ import annotations
 import math
 
 from llmnb.errors import DataError
-from llmnb.finetuning.batches import Encoded, collate, encode, tokenize_rows
-from llmnb.finetuning.data import LabelMap
+from llmnb.finetuning.batches import (
+    Encoded,
+    batch_order,
+    collate,
+    encode,
+    tokenize_rows,
+)
+from llmnb.finetuning.data import LabelMap, encode_like, prepare_data
 
 
 class Task:
@@ -28,6 +34,37 @@ class Task:
     float_targets = False
     uses_labels = True  # class names mapped to ids (LabelMap)
     needs_target_column = True
+    eval_at_start = False  # evaluate the starting model too, as step 0 of the curve
+    result_kind = "plain"  # "chat": the result can generate and chat (instruction tuning)
+    samples: tuple = ()  # generated answers beside references at the last evaluation (instruction tuning)
+
+    # ------------------------------------------------------------------ steps a task may change
+    def prepare(self, data, eval, config) -> dict:
+        """Read, check and split the data: texts and targets from the data's columns."""
+        return prepare_data(data, eval, config, self)
+
+    def prepare_tokenizer(self, tokenizer) -> None:
+        """Adjust the tokenizer before anything is encoded (instruction tuning: a chat template)."""
+
+    def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
+        """A last look at the starting model (preference tuning: the reference log-probabilities)."""
+
+    def batches(self, enc, config, epoch: int, pad_id: int):
+        """The training batches of one epoch."""
+        for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
+            yield self.collate(enc, rows, pad_id)
+
+    def compute_loss(self, model, batch):
+        """The loss of one micro-batch."""
+        return model(**batch).loss
+
+    def plan_lines(self, enc, tokenizer, config) -> list[str]:
+        """Lines the run's plan adds for this task."""
+        return []
+
+    def encode_like(self, result, data, text=None, label=None) -> Encoded:
+        """New labelled data encoded the way `result` was trained (for `result.evaluate`)."""
+        return encode_like(result, data, text, label)
 
     def make_targets(self, values, labels: LabelMap | None, what: str = "data"):
         """Column values -> what the model is trained on."""
@@ -172,8 +209,6 @@ def _pad_id(tokenizer) -> int:
 def _token_mean_loss(task, model, enc, pad_id, batch_size) -> float:
     """Mean loss per target token over all examples (not per batch: batches differ in length)."""
     import torch
-
-    from llmnb.finetuning.batches import batch_order
 
     device = next(model.parameters()).device
     total, tokens = 0.0, 0

@@ -119,14 +119,14 @@ def trained_spans(tokenizer, messages, train_on_prompt: bool = False) -> tuple[s
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = len(render(tokenizer, messages[:i], add_generation_prompt=True))
+        prompt = render(tokenizer, messages[:i], add_generation_prompt=True)
         turn = render(tokenizer, messages[: i + 1])
-        if not text.startswith(turn) or not turn.startswith(render(tokenizer, messages[:i], add_generation_prompt=True)):
+        if not text.startswith(turn) or not turn.startswith(prompt):
             raise DataError(
                 "The tokenizer's chat template renders a conversation differently from its beginning, so the "
                 "answer tokens cannot be told apart. Pass train_on_prompt=True (--train-on-prompt) to train on every token."
             )
-        spans.append((start, len(turn)))
+        spans.append((len(prompt), len(turn)))
     return text, spans
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from llmnb.errors import DataError
 from llmnb.finetuning.batches import TokenRows, batch_order
 from llmnb.instruct import chat
-from llmnb.instruct.sft import SFT, ChatEncoded, pad_id
+from llmnb.instruct.sft import SFT, ChatEncoded
+from llmnb.instruct.sft import pad_id as sft_pad_id
 
 
 def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
@@ -108,11 +109,12 @@ class DPO(SFT):
             rejected_ids=rejected.input_ids, rejected_labels=rejected.target_ids,
         )
 
-    def before_training(self, model, encs, batch_size: int) -> None:
+    def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
         """pi_ref's log-probabilities, from the starting weights, for every pair of `encs`."""
         import numpy as np
         import torch
 
+        device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         try:
@@ -120,19 +122,11 @@ class DPO(SFT):
                 for enc in encs:
                     reference = np.zeros((len(enc), 2), np.float32)
                     for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
-                        batch = self.collate(enc, rows, pad_id(self._tokenizer))
+                        batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad_id).items()}
                         reference[rows] = self._logps(model, batch).cpu().numpy()
                     enc.reference = reference
         finally:
             model.train(was_training)
-
-    def prepare_tokenizer(self, tokenizer) -> None:
-        super().prepare_tokenizer(tokenizer)
-        self._tokenizer = tokenizer
-
-    def batches(self, enc, config, epoch, pad_id):
-        for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield self.collate(enc, rows, pad_id)
 
     def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
         """input_ids, attention_mask, labels of shape (pairs, 2, length): chosen then rejected."""
@@ -177,7 +171,7 @@ class DPO(SFT):
         device = next(model.parameters()).device
         with torch.no_grad():
             for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
-                batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad_id(tokenizer)).items()}
+                batch = {k: v.to(device) for k, v in self.collate(enc, rows, sft_pad_id(tokenizer)).items()}
                 logps = self._logps(model, batch)
                 reference = batch.get("reference_logps", logps)  # none: rewards are 0 and not reported
                 losses, chosen_reward, rejected_reward = dpo_loss(logps[:, 0], logps[:, 1], reference[:, 0], reference[:, 1], self.beta)

@@ -51,14 +51,6 @@ class ChatResult(FineTuneResult):
         return rows
 
     def _extra_html(self):
-        import html
+        from llmnb.display.notebook import samples_table
 
-        if not self.state.samples:
-            return ""
-        cells = "".join(
-            f"<tr><td style='text-align:left'>{html.escape(s['prompt'][-120:])}</td><td style='text-align:left'>"
-            f"{html.escape(s['answer'])}</td><td style='text-align:left'>{html.escape(str(s['reference']))}</td></tr>"
-            for s in self.state.samples
-        )
-        return ("<table><caption style='text-align:left'>answers at the last evaluation</caption>"
-                "<tr><th>prompt (end)</th><th>answer</th><th>reference</th></tr>" + cells + "</table>")
+        return samples_table(self.state.samples, caption="answers at the last evaluation")

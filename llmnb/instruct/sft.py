@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from llmnb.errors import DataError
-from llmnb.finetuning.batches import Encoded, batch_order
+from llmnb.finetuning.batches import Encoded, batch_order, collate
 from llmnb.finetuning.tasks import CausalLM
 from llmnb.instruct import chat
 from llmnb.instruct.packing import best_fit_decreasing, packed_batch, packed_forward
@@ -123,10 +123,9 @@ class SFT(CausalLM):
         if packed:
             bins = best_fit_decreasing(enc.lengths[rows], self.max_length)
             return packed_batch(enc.input_ids, enc.target_ids, [[rows[i] for i in b] for b in bins], pad_id)
-        ids, lengths = enc.input_ids.padded(rows, pad_id)
-        labels, _ = enc.target_ids.padded(rows, chat.IGNORE)
-        mask = (torch.arange(ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]).long()
-        return {"input_ids": torch.from_numpy(ids), "attention_mask": mask, "labels": torch.from_numpy(labels)}
+        batch = collate(enc, rows, pad_id, with_labels=False)
+        batch["labels"] = torch.from_numpy(enc.target_ids.padded(rows, chat.IGNORE)[0])
+        return batch
 
     def compute_loss(self, model, batch):
         if "segment_ids" in batch:
@@ -160,7 +159,7 @@ class SFT(CausalLM):
     def plan_lines(self, enc, tokenizer, config) -> list[str]:
         return plan_lines(enc, tokenizer, config, self.packing)
 
-    def encode_like(self, result, data):
+    def encode_like(self, result, data, text=None, label=None):
         from llmnb.finetuning.data import to_frame
 
         examples = self.read(to_frame(data, "eval data"), None, "eval data")
