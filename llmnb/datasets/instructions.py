@@ -26,8 +26,9 @@ Data card
   (only `random.Random` with an integer seed is used). Stories are unique within a call.
 * **Held out twice.** A story's split is fixed by a hash (CRC-32) of its facts (child, object,
   colour, place, animal), so no test story, and no test combination of facts, is in train. And
-  every kind of question has its own phrasings for each split ("Who had the ball?" in train,
-  "Which child had the ball?" in test); they share key words, so a small model can generalise.
+  every kind of question has its own phrasings for each split (3 to 7 in train: "Who had the
+  ball?", "Whose ball was it?"...; 1 or 2 in test: "Which child had the ball?"); they share key
+  words, and several train wordings per kind are what lets a small model generalise to new ones.
 * **Bundled splits.** `instructions_train.csv` (1,200 rows) and `instructions_test.csv` (200
   rows) in `llmnb/datasets/data/`, written by `write_bundled()`. A whole example (story,
   question, answer) has at most about 55 words: under 90 tokens of a 1,000-token BPE trained on
@@ -63,26 +64,42 @@ LIKES = {animal: likes for animal, _, likes in ANIMALS}
 
 # Kind -> split -> phrasings. {name}, {obj}, {friend}, {value}, {a_value} are filled from the story.
 QUESTIONS = {
-    "who": {"train": ["Who had the {obj}?", "Who owned the {obj}?"], "test": ["Which child had the {obj}?"]},
-    "friend": {"train": ["Who came to play with {name}?"], "test": ["Which friend played with {name}?"]},
-    "colour": {"train": ["What colour was the {obj}?", "What colour was {name}'s {obj}?"],
+    "who": {"train": ["Who had the {obj}?", "Who owned the {obj}?", "Whose {obj} was it?", "Who played with the {obj}?",
+                      "Which child owned the {obj}?", "Tell me who had the {obj}."],
+            "test": ["Which child had the {obj}?"]},
+    "friend": {"train": ["Who came to play with {name}?", "Who played with {name}?", "Which friend came to play?",
+                         "Tell me who came to play with {name}.", "Who was {name}'s friend in the story?"],
+               "test": ["Which friend played with {name}?"]},
+    "colour": {"train": ["What colour was the {obj}?", "What colour was {name}'s {obj}?", "What was the colour of the {obj}?",
+                         "Which colour did the {obj} have?", "Say the colour of the {obj}.", "The {obj} was which colour?"],
                "test": ["Which colour was the {obj}?", "Tell me the colour of the {obj}."]},
-    "where": {"train": ["Where did {name} play?", "Where did {name} play with the {obj}?"],
+    "where": {"train": ["Where did {name} play?", "Where did {name} play with the {obj}?", "Where was the {obj}?",
+                        "In what place did {name} play?", "Tell me where {name} played.", "Where did the story happen?",
+                        "Which place did {name} go to?"],
               "test": ["In which place did {name} play?", "Where was {name} with the {obj}?"]},
-    "animal": {"train": ["Which animal was in the story?", "What animal was in the story?"],
+    "animal": {"train": ["Which animal was in the story?", "What animal was in the story?", "Which animal came along?",
+                         "What animal did the story have?", "Tell me the animal in the story.", "Say which animal was there."],
                "test": ["What kind of animal was in the story?", "Name the animal in the story."]},
-    "yes_colour": {"train": ["Was the {obj} {value}?"], "test": ["Was the colour of the {obj} {value}?"]},
-    "yes_place": {"train": ["Did {name} play {value}?"], "test": ["Was {name} {value}?"]},
-    "yes_animal": {"train": ["Was there {a_value} in the story?"], "test": ["Did the story have {a_value} in it?"]},
-    "yes_who": {"train": ["Did {value} have the {obj}?"], "test": ["Was it {value} who had the {obj}?"]},
-    "title": {"train": ["Give the story a title.", "Write a title for the story."],
+    "yes_colour": {"train": ["Was the {obj} {value}?", "Was {name}'s {obj} {value}?", "Is it true that the {obj} was {value}?"],
+                   "test": ["Was the colour of the {obj} {value}?"]},
+    "yes_place": {"train": ["Did {name} play {value}?", "Was the story set {value}?", "Did {name} play with the {obj} {value}?"],
+                  "test": ["Was {name} {value}?"]},
+    "yes_animal": {"train": ["Was there {a_value} in the story?", "Did {a_value} come along?", "Is there {a_value} in the story?"],
+                   "test": ["Did the story have {a_value} in it?"]},
+    "yes_who": {"train": ["Did {value} have the {obj}?", "Was the {obj} {value}'s?", "Did {value} own the {obj}?"],
+                "test": ["Was it {value} who had the {obj}?"]},
+    "title": {"train": ["Give the story a title.", "Write a title for the story.", "Title this story.",
+                        "What would you call this story?", "Make up a title for the story.", "Give this story a name."],
               "test": ["What is a good title for the story?", "Suggest a title for this story."]},
-    "retell": {"train": ["Retell the story in one sentence.", "Sum up the story in one sentence."],
+    "retell": {"train": ["Retell the story in one sentence.", "Sum up the story in one sentence.", "Tell the story in one sentence.",
+                         "What happened in the story? Use one sentence.", "Say the story again, short.",
+                         "Write the story as one sentence."],
                "test": ["Tell the story again in one sentence.", "Say what happened in one sentence."]},
     # No story needed ("input" is ""):
-    "topic_title": {"train": ["Write a title for a story about {name} and {a_value}."],
+    "topic_title": {"train": ["Write a title for a story about {name} and {a_value}.", "Name a story about {name} and {a_value}."],
                     "test": ["Give a title to a story about {name} and {a_value}."]},
-    "likes": {"train": ["What does {a_value} like to do?"], "test": ["Tell me what {a_value} likes to do."]},
+    "likes": {"train": ["What does {a_value} like to do?", "What do you think {a_value} likes to do?"],
+              "test": ["Tell me what {a_value} likes to do."]},
 }
 # How often each kind of row is asked for ("friend" falls back to "who" in stories with no friend;
 # the yes/no kinds together are one kind, "yes_no").

@@ -12,12 +12,15 @@ Data card
   `llmnb.datasets.instructions`: "Red.", "In the park.", "Yes.") and `rejected` (a worse answer).
   The stories and questions are those of the instruction set (same generator, same kinds: who,
   colour, where, which animal, yes/no, title, retelling; only questions about a story).
-* **Rejected answers, in exact thirds** (shuffled): *wrong* (the same form with one fact
+* **Rejected answers, four kinds in turn** (shuffled): *wrong* (the same form with one fact
   changed: another name, colour, place or animal, the opposite yes/no, a title or retelling with
   a wrong fact), *rambling* (capitalised, 20 words or more: repeats the question, wanders, and
   sometimes buries the right answer), *off-format* (lower case, no final full stop: the right
   answer with filler words, "red i think", or the answer to a different question, "in the park
-  ok"). Preferring `chosen` therefore teaches being right, being brief and keeping the format.
+  ok") and *unanswerable* (a question no story of the corpus answers: an age, a meal, the day, a
+  pet's name, with its own phrasings per split; chosen "The story does not say.", rejected a
+  confident made-up answer). The instruction set has no unanswerable questions, so an
+  instruction-tuned model makes answers up: those pairs are what DPO has left to teach.
 * **How it is made.** By the seeded generator in this module and `llmnb.datasets.instructions`
   (hand-written templates, the word lists of `llmnb.datasets.stories`). Nothing was copied from
   a data set or web page and no model wrote any of it. The same `n`, `seed` and `split` give the
@@ -48,8 +51,22 @@ from llmnb.datasets.instructions import (
     other,
     stories,
 )
+from llmnb.datasets.stories import BOYS, GIRLS
 
-REJECTIONS = ("wrong", "rambling", "off_format")
+REJECTIONS = ("wrong", "rambling", "off_format", "unanswerable")
+NOT_SAID = "The story does not say."
+# Questions no story of the corpus answers (no ages, meals, days or pet names are ever told), with
+# a made-up answer of the right form. The instruction set has none: an SFT model answers them anyway.
+UNANSWERABLE = {
+    "age": {"train": ["How old was {name}?", "How old is {name}?"], "test": ["What age was {name}?"],
+            "made_up": ["Six.", "Five.", "Seven.", "Four."]},
+    "food": {"train": ["What did {name} eat?", "What did {name} have for lunch?"], "test": ["What food did {name} have?"],
+             "made_up": ["An apple.", "A cake.", "Bread.", "Soup."]},
+    "day": {"train": ["On which day did {name} play?", "What day was it?"], "test": ["What day of the week was it?"],
+            "made_up": ["On Monday.", "On Sunday.", "On Friday."]},
+    "pet_name": {"train": ["What was the name of the {animal}?", "What was the {animal}'s name?"],
+                 "test": ["What was the {animal} called?"], "made_up": ["{other}.", "Spot.", "Bella."]},
+}
 CHANGES = {"who": ["name"], "friend": ["friend"], "colour": ["color"], "where": ["place"], "animal": ["animal"],
            "title": ["name", "color"], "retell": ["color", "place", "animal"]}
 RAMBLES = [
@@ -90,6 +107,14 @@ def reject(rng: random.Random, how: str, kind: str, f: dict, question: str, chos
     return rng.choice(FILLERS).format(plain=plain(answer(rng.choice(others), f)))  # answers another question
 
 
+def unanswerable(rng: random.Random, f: dict, split: str) -> tuple[str, str]:
+    """(question the story cannot answer, a confident made-up answer) for facts `f`."""
+    topic = UNANSWERABLE[rng.choice(sorted(UNANSWERABLE))]
+    other_name = rng.choice([n for n in GIRLS + BOYS if n not in (f["name"], f["friend"])])
+    question = rng.choice(topic[split]).format(name=f["name"], animal=f["animal"])
+    return question, rng.choice(topic["made_up"]).format(other=other_name)
+
+
 def build_preferences(n: int = 600, seed: int = 0, split: str = "train") -> list[dict]:
     """`n` rows {"prompt", "chosen", "rejected"} about tiny stories; see the data card above.
 
@@ -98,14 +123,17 @@ def build_preferences(n: int = 600, seed: int = 0, split: str = "train") -> list
     check_args(n, seed, split)
     weights = [WEIGHTS[k] for k in STORY_KINDS]
     rng = random.Random(seed)
-    hows = [REJECTIONS[i % 3] for i in range(n)]
+    hows = [REJECTIONS[i % len(REJECTIONS)] for i in range(n)]
     rng.shuffle(hows)
     rows, yes_no = [], 0
     for (story_rng, facts, story), how in zip(stories(n, seed, split, stream=1), hows):
         truth = yes_no % 2 == 0
         kind, question, chosen = ask(story_rng, story_rng.choices(STORY_KINDS, weights)[0], facts, split, truth)
         yes_no += kind in YES_FIELDS
-        rejected = reject(story_rng, how, kind, facts, question, chosen, truth)
+        if how == "unanswerable":
+            (question, rejected), chosen = unanswerable(story_rng, facts, split), NOT_SAID
+        else:
+            rejected = reject(story_rng, how, kind, facts, question, chosen, truth)
         rows.append({"prompt": f"{story}\n\n{question}", "chosen": chosen, "rejected": rejected})
     return rows
 

@@ -15,11 +15,13 @@ def story_of(prompt: str) -> str:
     return prompt.split("\n\n")[0]
 
 
-def rejection_kind(rejected: str) -> str:
-    """Which of the three kinds a rejected answer is, from its form alone (see the data card)."""
-    if not rejected[0].isupper():
+def rejection_kind(row: dict) -> str:
+    """Which of the four kinds a pair's rejected answer is, from the pair alone (see the data card)."""
+    if row["chosen"] == prefs.NOT_SAID:
+        return "unanswerable"
+    if not row["rejected"][0].isupper():
         return "off_format"
-    return "rambling" if len(rejected.split()) >= 20 else "wrong"
+    return "rambling" if len(row["rejected"].split()) >= 20 else "wrong"
 
 
 def test_builders_are_deterministic_and_seeded():
@@ -91,6 +93,8 @@ def test_test_split_has_other_stories_and_other_phrasings():
     for kind, phrasings in ins.QUESTIONS.items():
         assert phrasings["train"] and phrasings["test"], kind
         assert not set(phrasings["train"]) & set(phrasings["test"]), kind
+    for topic, phrasings in prefs.UNANSWERABLE.items():
+        assert phrasings["train"] and phrasings["test"] and not set(phrasings["train"]) & set(phrasings["test"]), topic
     train, test = ins.build_instructions(1200, seed=0), ins.build_instructions(200, seed=0, split="test")
     assert not {r["input"] for r in train if r["input"]} & {r["input"] for r in test if r["input"]}
     assert not {r["instruction"] for r in train} & {r["instruction"] for r in test}
@@ -101,19 +105,24 @@ def test_test_split_has_other_stories_and_other_phrasings():
     assert not {r["prompt"].split("\n\n")[1] for r in p_train} & {r["prompt"].split("\n\n")[1] for r in p_test}
 
 
-def test_preference_pairs_reject_in_three_kinds():
-    for rows in (prefs.build_preferences(600, seed=0), prefs.build_preferences(150, seed=0, split="test")):
+def test_preference_pairs_reject_in_four_kinds():
+    for split, rows in (("train", prefs.build_preferences(600, seed=0)), ("test", prefs.build_preferences(150, seed=0, split="test"))):
         assert all(list(r) == ["prompt", "chosen", "rejected"] for r in rows)
         assert all(r["rejected"] != r["chosen"] and r["prompt"].count("\n\n") == 1 for r in rows)
-        kinds = [rejection_kind(r["rejected"]) for r in rows]
+        kinds = [rejection_kind(r) for r in rows]
         for kind in prefs.REJECTIONS:
-            assert 0.25 <= kinds.count(kind) / len(rows) <= 0.42, (kind, kinds.count(kind))
+            assert 0.2 <= kinds.count(kind) / len(rows) <= 0.3, (kind, kinds.count(kind))
         for row, kind in zip(rows, kinds):
             assert row["chosen"][0].isupper() and row["chosen"].endswith("."), row
             if kind == "wrong":
                 assert len(row["rejected"].split()) <= len(row["chosen"].split()) + 2, row
             if kind == "rambling":
-                assert len(row["rejected"].split()) > 2 * len(row["chosen"].split()), row
+                assert len(row["rejected"].split()) >= 20 and len(row["rejected"]) > len(row["chosen"]), row
+            if kind == "unanswerable":  # a question of this split's wording, answered by a short made-up fact
+                story, question = row["prompt"].split("\n\n")
+                wordings = [w for topic in prefs.UNANSWERABLE.values() for w in topic[split]]
+                assert any(question.split()[:2] == w.split()[:2] for w in wordings), question
+                assert len(row["rejected"].split()) <= 2 and row["rejected"] not in story, row
 
 
 def test_preference_answers_match_the_instruction_form():
