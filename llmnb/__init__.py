@@ -77,6 +77,7 @@ _LAZY = {
     "candidate_pairs": "course.extraction",
     "exact_match": "course.extraction",
     "show_masking": "instruct.masking",
+    "preference_accuracy": "instruct.dpo",
     "ChatResult": "instruct.result",
     "ChatBox": "notebook.chatbox",
     "dpo_loss": "instruct.dpo",

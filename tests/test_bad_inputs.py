@@ -46,7 +46,7 @@ CASES = [
     ("preference data without a rejected column", "tiny-llama chat_df --task dpo", "lacks rejected"),
     ("a non-causal model for instruction tuning", "tiny-t5 chat_df --task sft", "tiny-t5 is an encoder-decoder"),
     ("train on the prompt outside sft", "tiny-bert df --train-on-prompt", "train_on_prompt=True is for task='sft'"),
-    ("resuming an instruction-tuning run", "tiny-llama chat_df --task sft --resume {tmp}/nothing", "resume is not available for task='sft'"),
+    ("a negative weight for the chosen answers' loss", "tiny-llama chat_df --task dpo --rpo-alpha -1", "rpo_alpha=-1"),
 ]
 
 

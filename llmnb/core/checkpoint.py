@@ -249,13 +249,14 @@ def state_from_dict(data: dict) -> TrainState:
 
 
 def read_checkpoint(folder: Path) -> tuple[dict, dict, dict]:
-    """(trainer_state.json contents, training snapshot, model weights on the CPU)."""
+    """(trainer_state.json contents, training snapshot, model weights on the CPU; None for LoRA adapters)."""
     import torch
     from safetensors.torch import load_file
 
     payload = json.loads((folder / STATE_FILE).read_text())
     snapshot = torch.load(folder / TRAINING_FILE, map_location="cpu", weights_only=True)
-    weights = load_file(folder / "model.safetensors", device="cpu")
+    full = folder / "model.safetensors"  # a LoRA run's checkpoint has adapter_model.safetensors instead
+    weights = load_file(full, device="cpu") if full.exists() else None
     return payload, snapshot, weights
 
 

@@ -46,6 +46,8 @@ class FineTuneConfig(TrainConfig):
         "as unpacked, with less padding (off: one example per row).", "data"
     )
     beta: float = option(0.1, "dpo: how far the model may move from the starting (reference) model; larger keeps it closer.", "data")
+    rpo_alpha: float = option(0.0, "dpo: weight of the chosen answers' own loss (per token) added to DPO's, so their "
+                              "likelihood rises, not only the gap (TRL's rpo_alpha; 0: plain DPO).", "data")
     eval_generate: int = option(
         64, "sft: validation prompts answered (greedy) at each evaluation for exact match; 0: none.", "evaluation"
     )
@@ -100,9 +102,12 @@ class FineTuneConfig(TrainConfig):
         check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
         check_number("checkpoint_every", self.checkpoint_every, minimum=0)
         check_number("beta", self.beta, minimum=0, exclusive=True)
+        check_number("rpo_alpha", self.rpo_alpha, minimum=0)
         check_number("eval_generate", self.eval_generate, minimum=0, integer=True)
         if self.train_on_prompt and self.task != "sft":
             raise ConfigError(f"train_on_prompt=True is for task='sft'; task={self.task!r} has no prompt to train on.")
+        if self.rpo_alpha and self.task != "dpo":
+            raise ConfigError(f"rpo_alpha={self.rpo_alpha} is for task='dpo'; task={self.task!r} has no chosen answers to weigh.")
         if self.lr > (5e-2 if self.lora else 1e-2):
             usual = "5e-4 to 5e-3 is usual for LoRA" if self.lora else "1e-5 to 3e-4 is usual"
             warnings.warn(f"lr={self.lr} is very high for fine-tuning a pretrained model; {usual}.")

@@ -9,16 +9,19 @@ read and check the data -> check the run folder -> load the model -> tokenize on
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
 from llmnb.core.events import TrainState
 from llmnb.core.job import Job
+from llmnb.core.result import TrainResult
 from llmnb.errors import DataError
 from llmnb.finetuning.config import FineTuneConfig
 from llmnb.finetuning.data import LabelMap, Notice
 from llmnb.finetuning.result import FineTuneResult
 from llmnb.finetuning.tasks import Task, check_metric, get_task
+from llmnb.instruct.generation import context_limit
 
 
 def make_task(config: FineTuneConfig) -> Task:
@@ -57,14 +60,6 @@ class FineTuneJob(Job):
         if data is None:
             raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
         self.checkpoint = None
-        if resume and config.task in ("sft", "dpo"):
-            from llmnb.errors import ConfigError
-
-            raise ConfigError(
-                f"resume is not available for task={config.task!r} yet (a DPO run's reference log-probabilities come from "
-                "the starting weights, which a checkpoint no longer holds). Start the run again from its starting model; "
-                "Ctrl-C still returns the result with the best weights so far."
-            )
         if resume:
             self.checkpoint, config = _resume_point(resume, model, config)
         super().__init__(config, callbacks)
@@ -72,6 +67,8 @@ class FineTuneJob(Job):
         self.eval_at_start = self.task.eval_at_start  # sft/dpo: the starting model's scores at step 0
         check_metric(self.task, config.metric)
         self.model_source, self.data, self.eval_data = model, data, eval
+        # Started from another run's result: its weights exist only in memory, so no name reloads them.
+        self.started_from_result = isinstance(model, TrainResult)
 
     def prepare_data(self):
         config = self.config
@@ -84,22 +81,34 @@ class FineTuneJob(Job):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self.run_dir = _run_dir(config, self.model_source, self.checkpoint)
         if self.checkpoint is not None:
-            self.model_source = str(self.checkpoint)  # the checkpoint folder is a complete save_pretrained folder
             _check_same_labels(self.checkpoint, self.prepared["labels"])
+            if not (self.checkpoint / "adapter_config.json").exists():
+                self.model_source = str(self.checkpoint)  # a full fine-tune's checkpoint is a complete model folder
+            # A LoRA checkpoint holds the adapters only: they go back onto the same MODEL (build_model).
 
     def build_model(self):
         from llmnb.finetuning.strategies import apply_strategy
 
         config, prepared = self.config, self.prepared
         self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared["labels"])
+        context = context_limit(self.loaded.model)
+        if context and context < config.max_length:  # longer rows would index past the position table
+            self.notices.append(f"max_length lowered from {config.max_length} to {context}: the longest input this model takes.")
+            config = self.config = dataclasses.replace(config, max_length=context)
         self.task.prepare_tokenizer(self.loaded.tokenizer)  # sft/dpo: a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
+        if self.checkpoint is not None and (self.checkpoint / "adapter_config.json").exists():
+            _load_checkpoint_adapters(self.loaded.model, self.checkpoint)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
         self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
         self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2, self.pad_id)
+        saved = _saved_task_state(self.checkpoint)
+        if saved is not None:
+            self.task.restore_resume_state(saved, [self.train_enc, self.eval_enc])
+        else:
+            self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2, self.pad_id)
         self.steps_per_epoch = -(-len(self.train_enc) // config.batch_size)
         if not config.quiet:
             for line in self.notices:
@@ -138,7 +147,8 @@ class FineTuneJob(Job):
         from llmnb.core.checkpoint import Checkpointer
 
         labels = self.prepared["labels"]
-        extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict()}
+        extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict(),
+                 "task_state": self.task.resume_state()}
         return [Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
 
     def before_fit(self, engine):
@@ -175,6 +185,7 @@ class FineTuneJob(Job):
 
     def finish(self, result):
         result.run_dir = self.run_dir
+        result.started_from_result = self.started_from_result
         if self.run_dir is not None and result.status != "interrupted":
             save_final(result, self.run_dir)
 
@@ -250,6 +261,28 @@ def _run_dir(config: FineTuneConfig, model, checkpoint):
     return check_writable(new_run_dir(Path(str(name)).name))
 
 
+def _saved_task_state(checkpoint) -> dict | None:
+    """The task's own part of a checkpoint (DPO: the reference log-probabilities), if any."""
+    if checkpoint is None:
+        return None
+    return json.loads((checkpoint / "trainer_state.json").read_text()).get("task_state")
+
+
+def _load_checkpoint_adapters(model, checkpoint) -> None:
+    """A LoRA checkpoint's adapters (and trained head) into the freshly wrapped model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(str(checkpoint / "adapter_model.safetensors"), device="cpu")
+    outcome = set_peft_model_state_dict(model, weights)
+    missing = [key for key in getattr(outcome, "unexpected_keys", [])]
+    if missing:
+        raise DataError(
+            f"The checkpoint's LoRA adapters do not fit this model ({len(missing)} weights have no place, e.g. "
+            f"{missing[0]}). Resume with the same MODEL and the same LoRA settings as the interrupted run."
+        )
+
+
 def _check_same_labels(checkpoint, labels):
     saved = json.loads((checkpoint / "trainer_state.json").read_text()).get("labels")
     now = labels.names if labels else None
@@ -269,7 +302,8 @@ def _restore(engine, checkpoint):
     saved = state_from_dict(payload["state"])
     best_weights = read_best_weights(checkpoint)
     if best_weights is None and saved.best_step == saved.step:
-        best_weights = weights  # the checkpoint's own weights were the best ones
+        # the checkpoint's own weights were the best ones (LoRA: already loaded into the model)
+        best_weights = weights if weights is not None else {k: v.detach().cpu().clone() for k, v in engine.model.state_dict().items()}
     del weights
     for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
         setattr(engine.state, name, getattr(saved, name))

@@ -49,6 +49,13 @@ class Task:
     def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
         """A last look at the starting model (preference tuning: the reference log-probabilities)."""
 
+    def resume_state(self) -> dict | None:
+        """What a checkpoint keeps for this task beyond weights and optimizer (JSON), or None."""
+        return None
+
+    def restore_resume_state(self, saved: dict, encs) -> None:
+        """Put back what `resume_state` kept, in place of `before_training` (a resumed run)."""
+
     def batches(self, enc, config, epoch: int, pad_id: int):
         """The training batches of one epoch."""
         for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):

@@ -76,6 +76,7 @@ class DPO(SFT):
     def __init__(self, config=None):
         super().__init__(config)
         self.beta = getattr(config, "beta", 0.1)
+        self.rpo_alpha = getattr(config, "rpo_alpha", 0.0)
         self.packing = False  # a pair's two answers are compared row by row
         self.train_on_prompt = False
 
@@ -127,6 +128,27 @@ class DPO(SFT):
                     enc.reference = reference
         finally:
             model.train(was_training)
+        self.references = [enc.reference for enc in encs]
+
+    def resume_state(self) -> dict:
+        # The starting weights are gone once training began, so a resumed run must get its
+        # reference from the checkpoint: 2 floats per pair, small enough for JSON.
+        return {"reference_logps": [reference.tolist() for reference in self.references]}
+
+    def restore_resume_state(self, saved: dict, encs) -> None:
+        import numpy as np
+
+        from llmnb.errors import DataError
+
+        kept = saved.get("reference_logps") or []
+        if [len(rows) for rows in kept] != [len(enc) for enc in encs]:
+            raise DataError(
+                f"The checkpoint holds reference log-probabilities for {[len(r) for r in kept]} (train, eval) pairs, but "
+                f"the data gives {[len(enc) for enc in encs]}: resume with the same data and eval data."
+            )
+        for enc, rows in zip(encs, kept):
+            enc.reference = np.asarray(rows, np.float32).reshape(len(enc), 2)
+        self.references = [enc.reference for enc in encs]
 
     def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
         """input_ids, attention_mask, labels of shape (pairs, 2, length): chosen then rejected."""
@@ -159,7 +181,12 @@ class DPO(SFT):
     def compute_loss(self, model, batch):
         logps, reference = self._logps(model, batch), batch["reference_logps"].to(batch["input_ids"].device)
         losses, _, _ = dpo_loss(logps[:, 0], logps[:, 1], reference[:, 0], reference[:, 1], self.beta)
-        return losses.mean()
+        if not self.rpo_alpha:
+            return losses.mean()
+        # DPO alone may lower both answers and only widen the gap; the chosen answers' own loss
+        # (negative log-likelihood per answer token) makes the model write them, not just rank them.
+        chosen_tokens = (batch["labels"][:, 0, 1:] != chat.IGNORE).sum(-1).clamp(min=1)
+        return losses.mean() + self.rpo_alpha * (-logps[:, 0] / chosen_tokens).mean()
 
     def evaluate(self, model, enc, tokenizer, batch_size):
         """The DPO metrics on `enc`. New data given to `result.evaluate` after training has no
@@ -191,3 +218,15 @@ class DPO(SFT):
             return own
         return {"eval_loss": totals["loss"] / n, "eval_reward_margin": totals["margin"] / n,
                 "eval_reward_accuracy": totals["rewarded"] / n, **own}
+
+
+def preference_accuracy(result, pairs) -> float:
+    """Share of (prompt, chosen, rejected) pairs whose chosen answer the model of `result` finds
+    likelier than the rejected one (summed log-probabilities of the answers' tokens). Works for any
+    chat result (after SFT or DPO), so a preference set can score the model before and after DPO.
+
+    Taught in chapter 10 (tutorials/10_assistant.ipynb).
+    """
+    task = DPO(result.config)
+    enc = task.encode_like(result, pairs)
+    return task.evaluate(result.model, enc, result.tokenizer, result.config.batch_size)["eval_preference_accuracy"]

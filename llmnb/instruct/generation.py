@@ -21,7 +21,8 @@ def stop_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def _context_limit(model) -> int | None:
+def context_limit(model) -> int | None:
+    """The most tokens the model takes at once (its position table), or None when it has no limit."""
     return getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
 
 
@@ -35,7 +36,7 @@ def generate_answers(model, tokenizer, conversations, max_new_tokens: int = 32, 
     """Greedy answers to each conversation (a list of messages ending with a user turn)."""
     import torch
 
-    limit = _context_limit(model)
+    limit = context_limit(model)
     rows = _encode_prompts(tokenizer, conversations, limit - max_new_tokens if limit else None)
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -70,7 +71,7 @@ def chat_reply(model, tokenizer, messages, max_new_tokens: int = 64, temperature
         raise ConfigError(f"temperature={temperature} must be >= 0 (0 picks the likeliest token).")
     if not 0 < top_p <= 1:
         raise ConfigError(f"top_p={top_p} must be in (0, 1]: the share of probability mass sampled from.")
-    limit = _context_limit(model)
+    limit = context_limit(model)
     if limit and max_new_tokens >= limit:
         raise ConfigError(f"max_new_tokens={max_new_tokens} does not fit this model's context of {limit} tokens.")
     row = _encode_prompts(tokenizer, [messages], limit - max_new_tokens if limit else None)[0]

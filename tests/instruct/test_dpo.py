@@ -58,9 +58,50 @@ def test_preference_tuning_raises_preference_accuracy_and_margin():
     assert ft.generate(PAIRS[0]["prompt"], max_new_tokens=5) is not None
     later = ft.evaluate(PAIRS[6:12])  # new pairs: no reference log-probs, so the model's own preference only
     assert set(later) == {"eval_preference_accuracy", "eval_logp_chosen", "eval_logp_rejected"}
+    assert llmnb.preference_accuracy(ft, PAIRS[6:12]) == later["eval_preference_accuracy"]
+    start = llmnb.finetune("tiny-llama", [{"prompt": p["prompt"], "completion": p["chosen"]} for p in PAIRS], task="sft",
+                           max_steps=1, lr=1e-9, batch_size=6, eval_generate=0, save_checkpoints=False, quiet=True)
+    assert llmnb.preference_accuracy(start, PAIRS[:6]) == evals.eval_preference_accuracy.iloc[0]  # an SFT result too
     assert later["eval_preference_accuracy"] == 1.0
 
 
 def test_preference_data_needs_its_three_columns():
     with pytest.raises(DataError, match="prompt, chosen and rejected.*lacks rejected"):
         llmnb.finetune("tiny-llama", [{"prompt": "a", "chosen": "b"}] * 4, task="dpo", save_checkpoints=False, quiet=True)
+
+
+def test_an_interrupted_dpo_run_resumes_with_the_reference_of_its_start(tmp_path):
+    # The reference log-probs come from the starting weights, which a checkpoint no longer holds:
+    # a resumed run reads them from the checkpoint. Recomputed from the step-7 weights instead,
+    # every reward margin after the restart would differ from the uninterrupted run's.
+    from easy_data import interrupt_at
+
+    options = dict(eval=PAIRS[:6], task="dpo", beta=0.5, lr=3e-3, epochs=6, batch_size=6, eval_every=3, log_every=1,
+                   precision="fp32", quiet=True, early_stopping=None)
+    whole = llmnb.finetune("tiny-llama", PAIRS, out=str(tmp_path / "a"), **options)
+    cut = llmnb.finetune("tiny-llama", PAIRS, out=str(tmp_path / "b"), callbacks=[interrupt_at(7)], **options)
+    assert cut.status == "interrupted" and cut.state.step == 7
+    with pytest.raises(DataError, match="same data"):  # other pairs: the kept reference does not fit them
+        llmnb.finetune("tiny-llama", PAIRS[:12], eval=PAIRS[:6], resume=str(tmp_path / "b"), quiet=True)
+    resumed = llmnb.finetune("tiny-llama", PAIRS, eval=PAIRS[:6], resume=str(tmp_path / "b"), quiet=True)
+    assert resumed.status == "finished" and resumed.state.step == whole.state.step == 18
+    a, b = whole.history, resumed.history
+    assert b["train_loss"].dropna().tolist() == pytest.approx(a["train_loss"].dropna().tolist(), abs=1e-5)
+    assert b["eval_reward_margin"].dropna().tolist() == pytest.approx(a["eval_reward_margin"].dropna().tolist(), abs=1e-4)
+
+
+def test_rpo_alpha_adds_the_chosen_answers_own_loss():
+    from llmnb.finetuning.config import FineTuneConfig
+    from llmnb.instruct.dpo import DPO
+
+    torch.manual_seed(0)
+    batch = {"input_ids": torch.randint(0, 9, (2, 2, 5)), "attention_mask": torch.ones(2, 2, 5, dtype=torch.long),
+             "labels": torch.tensor([[[-100, -100, 3, 4, 5], [-100, -100, 6, -100, -100]]] * 2),
+             "reference_logps": torch.tensor([[-3.0, -4.0], [-2.0, -5.0]])}
+    logps = torch.tensor([[-6.0, -1.0], [-3.0, -2.0]])
+    plain, with_nll = DPO(FineTuneConfig(task="dpo", beta=0.5)), DPO(FineTuneConfig(task="dpo", beta=0.5, rpo_alpha=2.0))
+    for task in (plain, with_nll):
+        task._logps = lambda model, batch: logps
+    dpo_part = float(plain.compute_loss(None, batch))
+    # chosen answers have 3 labelled tokens after the shift: NLL per token = 6/3 and 3/3, mean 1.5
+    assert float(with_nll.compute_loss(None, batch)) == pytest.approx(dpo_part + 2.0 * 1.5)

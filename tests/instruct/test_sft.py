@@ -70,3 +70,19 @@ def test_unpacked_and_options_that_do_not_fit_read_well():
         llmnb.FineTuneConfig(task="classification", train_on_prompt=True)
     with pytest.raises(DataError, match="'instruction' \\+ 'output'"):
         llmnb.finetune("tiny-llama", "reviews", task="sft", save_checkpoints=False, quiet=True)
+
+
+def test_an_interrupted_lora_sft_run_resumes_onto_its_base_and_saves_the_same_model(tmp_path):
+    # A LoRA checkpoint holds adapters only; they go back onto the same MODEL (not merged into it),
+    # so the run continues exactly and its saved adapters still fit the base.
+    from easy_data import interrupt_at
+
+    options = dict(task="sft", lora=True, lr=3e-3, epochs=2, batch_size=8, eval_every=4, log_every=1, precision="fp32",
+                   quiet=True, early_stopping=None, eval_generate=0)
+    whole = llmnb.finetune("tiny-llama", DATA, out=str(tmp_path / "a"), **options)
+    cut = llmnb.finetune("tiny-llama", DATA, out=str(tmp_path / "b"), callbacks=[interrupt_at(5)], **options)
+    assert cut.status == "interrupted" and (tmp_path / "b" / "checkpoint" / "adapter_config.json").exists()
+    resumed = llmnb.finetune("tiny-llama", DATA, resume=str(tmp_path / "b"), quiet=True)
+    assert resumed.status == "finished" and resumed.state.step == whole.state.step
+    assert resumed.history["train_loss"].dropna().tolist() == pytest.approx(whole.history["train_loss"].dropna().tolist(), abs=1e-5)
+    assert resumed.generate(DATA[3]["prompt"], max_new_tokens=8) == whole.generate(DATA[3]["prompt"], max_new_tokens=8)
