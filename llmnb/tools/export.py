@@ -15,7 +15,9 @@ multi-process launcher, which works on CPUs too.) Every optimizer step uses the 
 batch whatever N is (each process gets 1/N of it), so N processes follow the same training
 curve as one, only faster. A `freeze=N` or `lora=True` run is exported with the same strategy;
 a LoRA script saves the model with the adapters merged in, so it loads like any other. Batches are not length-grouped as in llmnb, so the numbers are close
-to the notebook's run, not identical.
+to the notebook's run, not identical. An `sft` or `dpo` run gets a chat script (train_chat_script_template.py)
+and its conversations as `train.jsonl`/`eval.jsonl`: the loss covers the answers only, as in llmnb, but
+without packing (one conversation per padded row).
 """
 from __future__ import annotations
 
@@ -34,22 +36,29 @@ from llmnb.errors import ExportError, LaunchError
 MARKER = "written by llmnb.export_script"  # in the template's first line: export only replaces its own files
 # The script itself, a real Python file shipped with the package (ruff and the tests read it as code).
 TEMPLATE = Path(__file__).with_name("train_script_template.py")
+CHAT_TEMPLATE = Path(__file__).with_name("train_chat_script_template.py")  # sft and dpo
 HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # where an alias lives on the Hub
 OPTIONS = ("task", "max_length", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "warmup", "schedule",
            "weight_decay", "grad_clip", "seed", "precision", "log_every", "trust_remote_code",
            "freeze", "lora", "lora_r", "lora_alpha", "lora_dropout")
+CHAT_OPTIONS = ("beta", "rpo_alpha", "train_on_prompt")  # sft and dpo jobs also get these
 
 
 SCRIPT_TASKS = ("classification", "regression")  # what the script's template trains
+CHAT_TASKS = ("sft", "dpo")  # what the chat template trains
+BUILT_FROM_CONFIG = ("tiny-bert", "tiny-gpt2", "tiny-llama")  # aliases with random weights: the script builds them
+UNSAVED = ("pretrained-gpt",)  # the name finetune gives a starting model that exists only in memory
 
 
 def export_script(result_or_config=None, path="train.py", data=None, eval=None, model=None, out="model", dropout=None):
-    """Write `path` (a training script), `train_config.json`, `train.csv` and `eval.csv` beside it.
+    """Write `path` (a training script), `train_config.json`, `train.csv` and `eval.csv` beside it
+    (sft and dpo: a chat script, with `train.jsonl` and `eval.jsonl`).
 
     result_or_config: a `FineTuneResult` (its model, options and labels) or a `FineTuneConfig`.
     data, eval:       the training and validation data, in any form `finetune` takes; without
                       eval, the same stratified share llmnb holds out is written to eval.csv.
-    model:            the model name or folder (default: the result's, or 'minilm').
+    model:            the model name or folder (default: the result's, or 'minilm'); a run that
+                      started from a model in memory needs it (save that model first).
     out:              where the script saves the trained model (relative to the script).
     dropout:          override every dropout probability (0 makes runs repeatable across N).
     Returns the script's Path. Files written earlier by export_script are replaced.
@@ -70,6 +79,9 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError("export_script() needs the training data: data=... (a result does not keep its data).")
     if dropout is not None and not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ExportError(f"dropout={dropout!r} must be a probability from 0 up to (not including) 1, or None to keep the model's.")
+    if config.task in CHAT_TASKS and not (model or result):
+        raise ExportError(f"A task={config.task!r} job needs a causal language model: pass model=... (a name or folder, e.g. 'tiny-llama').")
+    in_memory = result is not None and model is None and getattr(result, "started_from_result", False)
     model = model or (result.model_name if result else "minilm")
     if not isinstance(model, str):
         raise ExportError(f"model must be a name or folder the script can load, not a {type(model).__name__}.")
@@ -78,11 +90,20 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError(f"path='{path}' must name a .py file, e.g. 'job/train.py'.")
     if script.exists() and MARKER not in script.read_text(errors="replace"):
         raise ExportError(f"'{script}' exists and was not written by export_script; choose another path.")
-    if config.task not in SCRIPT_TASKS:
+    if config.task not in SCRIPT_TASKS + CHAT_TASKS:
         raise ExportError(
-            f"export_script writes classification and regression jobs; this run's task is {config.task!r}, which the "
-            "script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
+            f"export_script writes classification, regression, sft and dpo jobs; this run's task is {config.task!r}, which "
+            "the script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
         )
+    if model in UNSAVED or in_memory:
+        raise ExportError(
+            f"This run started from a model that exists only in memory ({model!r}: a GPT from llmnb.pretrain, or an "
+            "earlier run's result after its training), so the script would have nothing to load, or the wrong weights. "
+            "Save the starting model first, e.g. gpt.save(\"gpt\"), and pass model=\"gpt\" (its folder) to export_script. "
+            "Nothing was written."
+        )
+    if config.task in CHAT_TASKS:
+        return _export_chat(result, config, script, data, eval, model, out, dropout)
     task = get_task(config.task)
     prepared = prepare_data(data, eval, config, task)
     labels: LabelMap | None = prepared["labels"]
@@ -112,6 +133,52 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     (folder / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
     script.write_text(TEMPLATE.read_text())
     return script
+
+
+def _export_chat(result, config, script, data, eval, model, out, dropout):
+    """export_script for sft and dpo: the conversations llmnb trained on, as JSON Lines, and the chat script."""
+    from llmnb.finetuning.strategies import LM_HEADS
+    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE
+    from llmnb.instruct.tasks import make_task
+
+    task = make_task(config)
+    prepared = task.prepare(data, eval, config)  # llmnb's own reading, checks and held-out split
+    folder = script.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_conversations(folder / "train.jsonl", config.task, prepared["train_texts"])
+    if prepared["eval_texts"]:
+        _write_conversations(folder / "eval.jsonl", config.task, prepared["eval_texts"])
+    source = _model_source(model, folder, config, task, result)
+    settings = {
+        **source,
+        "train_file": "train.jsonl",
+        "eval_file": "eval.jsonl" if prepared["eval_texts"] else None,
+        **{name: getattr(config, name) for name in OPTIONS + CHAT_OPTIONS},
+        "chat_template": DEFAULT_CHAT_TEMPLATE,  # used only when the model's tokenizer has none, as in llmnb
+        "lora_targets": _lora_targets(config, folder, source) if config.lora else None,
+        "train_whole": list(LM_HEADS),  # under freeze, as in llmnb: the output layer trains with the top layers
+        "dropout": dropout,
+        "out": str(out),
+    }
+    (folder / "train_config.json").write_text(json.dumps(settings, indent=2) + "\n")
+    script.write_text(CHAT_TEMPLATE.read_text())
+    return script
+
+
+def _write_conversations(path: Path, task: str, conversations):
+    """One JSON line per example. sft: {"messages"}; dpo: the pair's shared messages as "prompt",
+    then each side's own as "chosen" and "rejected" (prompt + chosen is what llmnb scored)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for item in conversations:
+            if task == "sft":
+                row = {"messages": item}
+            else:
+                chosen, rejected = item
+                shared = 0
+                while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+                    shared += 1
+                row = {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def launch(script_path, num_processes: int = 2, timeout: float | None = None, args=(), echo: bool = True):
@@ -199,11 +266,11 @@ def _write_rows(path: Path, texts, labels):
 
 
 def _model_source(name: str, folder: Path, config, task, result) -> dict:
-    """How the script finds the starting weights (or, for 'tiny-bert', the config to build from)."""
+    """How the script finds the starting weights (or, for 'tiny-bert' or 'tiny-llama', the config to build from)."""
     from llmnb.core.models import bundled_minilm_path, load_model, quiet_transformers
 
-    if name == "tiny-bert":  # random weights: ship the config and tokenizer, the script builds the model
-        source = result if result is not None else load_model("tiny-bert", task=task.name, device="cpu", seed=config.seed)
+    if name in BUILT_FROM_CONFIG:  # random weights: ship the config and tokenizer, the script builds the model
+        source = result if result is not None else load_model(name, task=task.name, device="cpu", seed=config.seed)
         with quiet_transformers():
             source.model.config.save_pretrained(folder / "base-model")
             source.tokenizer.save_pretrained(folder / "base-model")

@@ -170,3 +170,169 @@ def test_finetune_magic_exports_the_run(shell, tmp_path):
     assert target.exists() and cfg["max_steps"] == 2 and cfg["batch_size"] == 8
     with pytest.raises(UsageError, match=r"\.py"):
         shell.run_line_magic("finetune", f"tiny-bert export_rows --max-steps 1 --quiet --export {tmp_path / 'job.txt'}")
+
+
+# ---------------------------------------------------------------------- sft and dpo: the chat script
+COLOURS = ["red", "blue", "green", "pink", "white", "brown"]
+NAMES = ["Mia", "Tom", "Ben", "Ivy", "Zoe", "Sam", "Max", "Ella"]
+DATA = [{"prompt": f"{n} had a {c} ball. What colour was the ball?", "completion": f"{c.capitalize()}."} for n in NAMES for c in COLOURS]
+PAIRS = [
+    {"prompt": f"{name} had a {colour} ball. What colour was the ball?", "chosen": f"{colour.capitalize()}.",
+     "rejected": f"Well, it was a ball, and {name} had it, and maybe it was {other}, who knows."}
+    for name in ("Mia", "Tom", "Ben", "Ivy", "Zoe", "Sam") for colour, other in (("red", "blue"), ("green", "pink"), ("white", "brown"))
+]
+CHAT = dict(lr=3e-3, seed=7, log_every=1, save_checkpoints=False, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def sft_job(tmp_path_factory):
+    ft = llmnb.finetune("tiny-llama", DATA, task="sft", max_steps=10, batch_size=8, eval_generate=0, **CHAT)
+    return ft, export_script(ft, tmp_path_factory.mktemp("sft") / "train.py", data=DATA)
+
+
+def _run_script(script, *command):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, *command, script.name], cwd=script.parent, env=env, capture_output=True, text=True, timeout=500)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+def _logged_losses(stdout):
+    import re
+
+    return [float(loss) for loss in re.findall(r"^step \d+/\d+  loss ([0-9.]+)", stdout, re.M)]
+
+
+def _import_script(script):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"exported_{script.parent.name}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def test_sft_export_writes_the_conversations_llmnb_trained_on(sft_job):
+    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE, to_conversation
+    from llmnb.tools.export import MARKER
+
+    ft, script = sft_job
+    folder = script.parent
+    assert MARKER in script.read_text().splitlines()[0] and "import llmnb" not in script.read_text()
+    train, held = _jsonl(folder / "train.jsonl"), _jsonl(folder / "eval.jsonl")
+    assert (len(train), len(held)) == (ft.train_size, ft.eval_size) == (43, 5)  # llmnb's own held-out split
+    everything = [to_conversation(row) for row in DATA]
+    assert all(row["messages"] in everything for row in train + held)
+    assert {json.dumps(r) for r in train}.isdisjoint(json.dumps(r) for r in held) and len(train + held) == len(DATA)
+    cfg = json.loads((folder / "train_config.json").read_text())
+    assert cfg["task"] == "sft" and cfg["train_on_prompt"] is False and cfg["from_config"] is True and cfg["max_steps"] == 10
+    assert cfg["chat_template"] == DEFAULT_CHAT_TEMPLATE and cfg["train_file"] == "train.jsonl"
+    assert (folder / cfg["model"] / "config.json").exists()
+
+
+def test_the_script_masks_the_prompt_and_trains_each_end_token_as_llmnb_does(sft_job):
+    import transformers
+
+    from llmnb.instruct.chat import IGNORE, tokenize_conversation
+
+    _, script = sft_job
+    module = _import_script(script)
+    cfg = json.loads((script.parent / "train_config.json").read_text())
+    tokenizer = transformers.AutoTokenizer.from_pretrained(script.parent / cfg["model"])
+    tokenizer.pad_token = tokenizer.eos_token  # pad == eos, as for most causal LMs: labels must not go by token id
+    messages = [{"role": "user", "content": "Mia had a red ball. What colour?"}, {"role": "assistant", "content": "Red."},
+                {"role": "user", "content": "And Tom's?"}, {"role": "assistant", "content": "Blue."}]
+    ids, labels = module.encode_conversation(tokenizer, messages, cfg)
+    assert (ids, labels) == tokenize_conversation(tokenizer, messages, cfg["max_length"])  # llmnb's own masking
+    trained = [i for i, label in zip(ids, labels) if label != IGNORE]
+    assert tokenizer.decode(trained) == "red. [SEP] blue. [SEP]"  # both answers and both end tokens, no prompt
+    assert labels[ids.index(tokenizer.encode("mia", add_special_tokens=False)[0])] == IGNORE
+    # Padding with the end token itself: the padded positions are skipped, the answer's end token is not.
+    short = {"ids": [ids[:6]], "labels": [labels[:6]]}
+    batch = module.collate([{"ids": [ids], "labels": [labels]}, short], tokenizer.pad_token_id)
+    assert batch["labels"][0, 0].tolist() == labels and batch["labels"][0, 0, -1] == tokenizer.eos_token_id
+    assert (batch["labels"][1, 0, 6:] == IGNORE).all() and (batch["input_ids"][1, 0, 6:] == tokenizer.eos_token_id).all()
+    assert batch["attention_mask"][1, 0].tolist() == [1] * 6 + [0] * (len(ids) - 6)
+    with pytest.raises(SystemExit, match="Row 0 of train.jsonl has no answer token left.*max_length=8"):
+        module.encode([{"messages": messages}], tokenizer, {**cfg, "max_length": 8}, "train.jsonl")
+    everything = module.encode_conversation(tokenizer, messages, {**cfg, "train_on_prompt": True})[1]
+    assert everything[0] == IGNORE and IGNORE not in everything[1:]
+
+
+@pytest.mark.slow  # the script in a fresh process (10-40 s on 2 busy cores)
+def test_exported_sft_script_trains_and_saves_a_model_that_chats(sft_job):
+    import transformers
+
+    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE
+
+    _, script = sft_job
+    stdout = _run_script(script)
+    assert "sft: 43 examples, 10 steps of 8" in stdout
+    losses = _logged_losses(stdout)
+    assert len(losses) == 10 and losses[-1] < 0.9 * losses[0], losses
+    out = script.parent / "model"
+    model = transformers.AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    assert model.config.model_type == "llama" and tokenizer.chat_template == DEFAULT_CHAT_TEMPLATE
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 10 and summary["eval_loss"] < losses[0]
+
+
+@pytest.mark.slow  # a DPO run in llmnb, then its script in a fresh process
+def test_exported_dpo_script_starts_at_log_2_and_the_loss_falls(tmp_path):
+    import math
+
+    ft = llmnb.finetune("tiny-llama", PAIRS, eval=PAIRS[:6], task="dpo", beta=0.5, max_steps=4, batch_size=6, **CHAT)
+    script = export_script(ft, tmp_path / "dpo" / "train.py", data=PAIRS, eval=PAIRS[:6])
+    first = _jsonl(script.parent / "train.jsonl")[0]
+    assert first == {"prompt": [{"role": "user", "content": PAIRS[0]["prompt"]}],
+                     "chosen": [{"role": "assistant", "content": "Red."}],
+                     "rejected": [{"role": "assistant", "content": PAIRS[0]["rejected"]}]}
+    assert len(_jsonl(script.parent / "eval.jsonl")) == 6
+    assert json.loads((script.parent / "train_config.json").read_text())["beta"] == 0.5
+    stdout = _run_script(script)
+    losses = _logged_losses(stdout)
+    assert losses[0] == pytest.approx(math.log(2), abs=0.01)  # the policy is the reference at the first step
+    assert len(losses) == 4 and losses[-1] < 0.5 * losses[0], losses
+    assert "reward_accuracy 1.00" in [line for line in stdout.splitlines() if line.startswith("step")][-1]
+    summary = json.loads((script.parent / "model" / "train_summary.json").read_text())
+    assert summary["eval_reward_accuracy"] == 1.0 and summary["eval_loss"] < 0.5 * math.log(2)
+
+
+@pytest.mark.slow  # two processes started by torchrun (20-90 s on 2 busy cores)
+def test_torchrun_runs_an_exported_lora_sft_job_whose_merged_model_loads(tmp_path):
+    import transformers
+
+    config = FineTuneConfig(task="sft", lora=True, max_steps=3, batch_size=8, lr=1e-2, seed=7, quiet=True)
+    script = export_script(config, tmp_path / "lora" / "train.py", data=DATA, model="tiny-llama")
+    stdout = _run_script(script, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    assert "2 process(es)" in stdout and "(LoRA r=8)" in stdout and "step 3/3" in stdout
+    out = script.parent / "model"
+    assert not (out / "adapter_config.json").exists()  # merged: a plain model
+    model = transformers.AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+    assert json.loads((out / "train_summary.json").read_text())["processes"] == 2
+
+
+def test_a_run_from_a_model_in_memory_needs_a_saved_model(tmp_path):
+    gpt = llmnb.pretrain(corpus_chars=20_000, max_steps=1, block_size=64, vocab_size=300, quiet=True)
+    ft = llmnb.finetune(gpt, DATA[:24], task="sft", max_steps=1, batch_size=8, eval_generate=0, save_checkpoints=False, quiet=True)
+    with pytest.raises(ExportError, match=r'in memory.*gpt\.save\("gpt"\).*model="gpt".*Nothing was written'):
+        export_script(ft, tmp_path / "job" / "train.py", data=DATA[:24])
+    assert not (tmp_path / "job").exists()
+    # A DPO run from that SFT result: its name is the base's, its starting weights the SFT run's.
+    aligned = llmnb.finetune(ft, PAIRS[:6], task="dpo", max_steps=1, batch_size=6, save_checkpoints=False, quiet=True)
+    assert aligned.config.max_length == 64  # capped at the GPT's context: longer rows would index past its positions
+    with pytest.raises(ExportError, match="in memory"):
+        export_script(aligned, tmp_path / "job" / "train.py", data=PAIRS[:6])
+    assert not (tmp_path / "job").exists()
+    gpt.save(tmp_path / "gpt")
+    script = export_script(ft, tmp_path / "job" / "train.py", data=DATA[:24], model=str(tmp_path / "gpt"))
+    cfg = json.loads((script.parent / "train_config.json").read_text())
+    assert cfg["model"] == str(tmp_path / "gpt") and cfg["from_config"] is False
+    with pytest.raises(ExportError, match="causal language model"):
+        export_script(FineTuneConfig(task="dpo"), tmp_path / "x" / "train.py", data=PAIRS)
