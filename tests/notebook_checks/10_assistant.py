@@ -1,5 +1,6 @@
-"""10_assistant: SFT lifts held-out exact match from about nothing; DPO's reward accuracy climbs while
-the chosen answers' log-probabilities do not collapse; the mask trains the end token."""
+"""10_assistant: SFT lifts held-out exact match from about nothing; DPO lifts the model's own held-out
+preference accuracy well above the SFT model's (the unanswerable pairs) while the chosen answers'
+log-probabilities rise; the mask trains the end token."""
 from test_notebooks import number, numbers, outputs
 
 
@@ -23,9 +24,11 @@ def check(nb, workdir):
     start, end = numbers(r"held-out reward accuracy: ([\d.]+)% at the start -> ([\d.]+)% after DPO", text)
     assert start == 0 and end >= 70, (start, end)
     sft_pref, dpo_pref = numbers(r"held-out preference accuracy: SFT model ([\d.]+)% -> after DPO ([\d.]+)%", text)
-    assert 0 <= sft_pref <= 100 and 0 <= dpo_pref <= 100
+    assert dpo_pref >= sft_pref + 10, (sft_pref, dpo_pref)  # the model's own choice, not only the reward
     chosen_before, chosen_after = numbers(r"mean log-prob of chosen answers (-?[\d.]+) -> (-?[\d.]+)", text)
-    assert chosen_after > 2 * chosen_before, (chosen_before, chosen_after)  # less than doubled in magnitude
+    assert chosen_after > chosen_before, (chosen_before, chosen_after)  # no collapse: they rise
+    # After DPO the model says so when the story does not tell (at least one of the two such questions).
+    assert "-> after DPO 'The story does not say.'" in text
 
     assert number(r"LoRA run: ([\d.]+) s wall", text) > 0
     images = [o for o in all_outputs if "image/png" in o.get("data", {})]
