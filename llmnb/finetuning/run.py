@@ -94,7 +94,9 @@ class FineTuneJob(Job):
         context = context_limit(self.loaded.model)
         if context and context < config.max_length:  # longer rows would index past the position table
             self.notices.append(f"max_length lowered from {config.max_length} to {context}: the longest input this model takes.")
-            config = self.config = dataclasses.replace(config, max_length=context)
+            with warnings.catch_warnings():  # the options' warnings were given once already
+                warnings.simplefilter("ignore")
+                config = self.config = dataclasses.replace(config, max_length=context)
         self.task.prepare_tokenizer(self.loaded.tokenizer)  # sft/dpo: a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
         if self.checkpoint is not None and (self.checkpoint / "adapter_config.json").exists():
@@ -274,13 +276,15 @@ def _load_checkpoint_adapters(model, checkpoint) -> None:
     from safetensors.torch import load_file
 
     weights = load_file(str(checkpoint / "adapter_model.safetensors"), device="cpu")
-    outcome = set_peft_model_state_dict(model, weights)
-    missing = [key for key in getattr(outcome, "unexpected_keys", [])]
-    if missing:
-        raise DataError(
-            f"The checkpoint's LoRA adapters do not fit this model ({len(missing)} weights have no place, e.g. "
-            f"{missing[0]}). Resume with the same MODEL and the same LoRA settings as the interrupted run."
-        )
+    advice = "Resume with the same MODEL and the same LoRA settings as the interrupted run."
+    try:
+        outcome = set_peft_model_state_dict(model, weights)
+    except RuntimeError as e:  # same names, other shapes: another base model
+        raise DataError(f"The checkpoint's LoRA adapters do not fit this model ({str(e).splitlines()[0][:160]}). {advice}") from None
+    unplaced = list(getattr(outcome, "unexpected_keys", []))
+    if unplaced:
+        raise DataError(f"The checkpoint's LoRA adapters do not fit this model ({len(unplaced)} weights have no place, "
+                        f"e.g. {unplaced[0]}). {advice}")
 
 
 def _check_same_labels(checkpoint, labels):
