@@ -60,6 +60,7 @@ class FineTuneJob(Job):
         if data is None:
             raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
         self.checkpoint = None
+        self.resumes_adapters = False  # a LoRA checkpoint: adapters only, put back onto MODEL in build_model
         if resume:
             self.checkpoint, config = _resume_point(resume, model, config)
         super().__init__(config, callbacks)
@@ -82,9 +83,9 @@ class FineTuneJob(Job):
         self.run_dir = _run_dir(config, self.model_source, self.checkpoint)
         if self.checkpoint is not None:
             _check_same_labels(self.checkpoint, self.prepared["labels"])
-            if not (self.checkpoint / "adapter_config.json").exists():
+            self.resumes_adapters = (self.checkpoint / "adapter_config.json").exists()
+            if not self.resumes_adapters:
                 self.model_source = str(self.checkpoint)  # a full fine-tune's checkpoint is a complete model folder
-            # A LoRA checkpoint holds the adapters only: they go back onto the same MODEL (build_model).
 
     def build_model(self):
         from llmnb.finetuning.strategies import apply_strategy
@@ -99,7 +100,7 @@ class FineTuneJob(Job):
                 config = self.config = dataclasses.replace(config, max_length=context)
         self.task.prepare_tokenizer(self.loaded.tokenizer)  # sft/dpo: a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
-        if self.checkpoint is not None and (self.checkpoint / "adapter_config.json").exists():
+        if self.resumes_adapters:
             _load_checkpoint_adapters(self.loaded.model, self.checkpoint)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
@@ -150,7 +151,7 @@ class FineTuneJob(Job):
 
         labels = self.prepared["labels"]
         extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict(),
-                 "task_state": self.task.resume_state()}
+                 "task_state": self.task.resume_state([self.train_enc, self.eval_enc])}
         return [Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
 
     def before_fit(self, engine):

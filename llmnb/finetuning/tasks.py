@@ -49,7 +49,7 @@ class Task:
     def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
         """A last look at the starting model (preference tuning: the reference log-probabilities)."""
 
-    def resume_state(self) -> dict | None:
+    def resume_state(self, encs) -> dict | None:
         """What a checkpoint keeps for this task beyond weights and optimizer (JSON), or None."""
         return None
 

@@ -128,12 +128,11 @@ class DPO(SFT):
                     enc.reference = reference
         finally:
             model.train(was_training)
-        self.references = [enc.reference for enc in encs]
 
-    def resume_state(self) -> dict:
+    def resume_state(self, encs) -> dict:
         # The starting weights are gone once training began, so a resumed run must get its
         # reference from the checkpoint: 2 floats per pair, small enough for JSON.
-        return {"reference_logps": [reference.tolist() for reference in self.references]}
+        return {"reference_logps": [enc.reference.tolist() for enc in encs]}
 
     def restore_resume_state(self, saved: dict, encs) -> None:
         import numpy as np
@@ -148,7 +147,6 @@ class DPO(SFT):
             )
         for enc, rows in zip(encs, kept):
             enc.reference = np.asarray(rows, np.float32).reshape(len(enc), 2)
-        self.references = [enc.reference for enc in encs]
 
     def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
         """input_ids, attention_mask, labels of shape (pairs, 2, length): chosen then rejected."""

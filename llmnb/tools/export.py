@@ -47,7 +47,6 @@ CHAT_OPTIONS = ("beta", "rpo_alpha", "train_on_prompt")  # sft and dpo jobs also
 SCRIPT_TASKS = ("classification", "regression")  # what the script's template trains
 CHAT_TASKS = ("sft", "dpo")  # what the chat template trains
 BUILT_FROM_CONFIG = ("tiny-bert", "tiny-gpt2", "tiny-llama")  # aliases with random weights: the script builds them
-UNSAVED = ("pretrained-gpt",)  # the name finetune gives a starting model that exists only in memory
 
 
 def export_script(result_or_config=None, path="train.py", data=None, eval=None, model=None, out="model", dropout=None):
@@ -95,7 +94,7 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
             f"export_script writes classification, regression, sft and dpo jobs; this run's task is {config.task!r}, which "
             "the script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
         )
-    if model in UNSAVED or in_memory:
+    if in_memory:
         raise ExportError(
             f"This run started from a model that exists only in memory ({model!r}: a GPT from llmnb.pretrain, or an "
             "earlier run's result after its training), so the script would have nothing to load, or the wrong weights. "
