@@ -9,12 +9,18 @@ Binder's 2 GB limit. `malloc_trim(0)` hands the free pages back; it costs millis
 
 Called by `finetune`, `pretrain`, `quantize`, `prune` and `step_time` when they finish. Elsewhere (macOS,
 Windows, musl) it only runs the garbage collector.
+
+Also here: how much memory the process holds now (`resident_mb`) and at most while a block ran
+(`RssSampler`), read by `llmnb.measure` and by the record every run keeps (core/record.py).
 """
 from __future__ import annotations
 
 import ctypes
 import gc
 import sys
+import threading
+
+MB = 1024 * 1024
 
 
 def release_memory() -> None:
@@ -115,3 +121,50 @@ def bound_onednn_caches(capacity: int = ONEDNN_CACHE_CAPACITY) -> None:
 
     for variable in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
         os.environ.setdefault(variable, str(capacity))
+
+
+def status_mb(key: str) -> float | None:
+    """A 'kB' line of /proc/self/status (VmRSS, VmHWM) in MB, or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory now, in MB (None where neither /proc nor psutil can tell).
+
+    Taught in chapter 9 (tutorials/09_faq.ipynb).
+    """
+    value = status_mb("VmRSS")
+    if value is not None:
+        return value
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.Process().memory_info().rss / MB
+
+
+class RssSampler(threading.Thread):
+    """Reads the resident size every `interval` seconds and keeps the largest."""
+
+    def __init__(self, interval: float):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self._done = interval, resident_mb(), threading.Event()
+
+    def run(self):
+        while not self._done.wait(self.interval):
+            value = resident_mb()
+            if value is not None:
+                self.peak = value if self.peak is None else max(self.peak, value)
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self.join()
+        value = resident_mb()  # the end of the block counts too
+        return self.peak if value is None else max(self.peak or 0.0, value)

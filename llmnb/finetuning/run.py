@@ -1,16 +1,15 @@
-"""`llmnb.finetune` and `FineTuneJob`: one call from data to a trained model.
+"""`FineTuneJob`: what `llmnb.finetune` (finetuning/finetune.py) runs, from data to a trained model.
 
     ft = llmnb.finetune("minilm", "reviews", eval="reviews_test")
     ft.predict("The battery died on day two.")
 
 The job fills in the steps of `llmnb.core.job.Job`, so mistakes cost seconds: check options ->
 read and check the data -> check the run folder -> load the model -> tokenize once -> train
-(the engine) -> result -> save the final model. Resuming a run and the run folder live here too.
+(the engine) -> result -> save the final model. Resuming and run folders: finetuning/resume.py.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 
 from llmnb.core.events import TrainState
@@ -20,6 +19,14 @@ from llmnb.errors import DataError
 from llmnb.finetuning.config import FineTuneConfig
 from llmnb.finetuning.data import LabelMap, Notice
 from llmnb.finetuning.result import FineTuneResult
+from llmnb.finetuning.resume import (
+    check_same_labels,
+    load_checkpoint_adapters,
+    restore_engine,
+    resume_point,
+    run_dir_for,
+    saved_task_state,
+)
 from llmnb.finetuning.tasks import Task, check_metric, get_task
 from llmnb.instruct.generation import context_limit
 
@@ -34,25 +41,6 @@ def make_task(config: FineTuneConfig) -> Task:
     return get_task(config.task)
 
 
-def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None = None, callbacks=(), resume=None, **options):
-    """Fine-tune `model` on `data`; returns a `FineTuneResult` (chapters 0 and 2).
-
-    model:    an alias ('minilm', 'tiny-bert'), a Hub id, a local folder, a `LoadedModel`
-              or an earlier `FineTuneResult` (training continues from its weights).
-    data:     a DataFrame, list of dicts, dict of lists, `datasets.Dataset`, a file path
-              (.csv .tsv .json .jsonl .txt) or a bundled name ('reviews').
-    eval:     validation data in the same forms; without it a stratified share of `data`
-              (`eval_fraction`) is held out.
-    resume:   a run folder (or True for this model's newest run) to continue after a restart
-              or crash; the run's own options are used, and its loss curve continues exactly.
-    options:  any `FineTuneConfig` field, e.g. epochs=3, lr=5e-5 (see `llmnb.FineTuneConfig`).
-
-    Ctrl-C stops training and still returns the result, holding the best weights so far.
-    """
-    config = (config or FineTuneConfig()).replace(**options) if options else (config or FineTuneConfig())
-    return FineTuneJob(model, data, eval, config, callbacks, resume).run()
-
-
 class FineTuneJob(Job):
     """A pretrained model, labelled data and a task: the steps of `Job.run` for fine-tuning."""
 
@@ -62,7 +50,7 @@ class FineTuneJob(Job):
         self.checkpoint = None
         self.resumes_adapters = False  # a LoRA checkpoint: adapters only, put back onto MODEL in build_model
         if resume:
-            self.checkpoint, config = _resume_point(resume, model, config)
+            self.checkpoint, config = resume_point(resume, model, config)
         super().__init__(config, callbacks)
         self.task = make_task(config)
         self.eval_at_start = self.task.eval_at_start  # sft/dpo: the starting model's scores at step 0
@@ -80,12 +68,24 @@ class FineTuneJob(Job):
         for w in caught:
             if not issubclass(w.category, Notice):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        self.run_dir = _run_dir(config, self.model_source, self.checkpoint)
+        self.run_dir = run_dir_for(config, self.model_source, self.checkpoint)
         if self.checkpoint is not None:
-            _check_same_labels(self.checkpoint, self.prepared["labels"])
+            check_same_labels(self.checkpoint, self.prepared["labels"])
             self.resumes_adapters = (self.checkpoint / "adapter_config.json").exists()
             if not self.resumes_adapters:
                 self.model_source = str(self.checkpoint)  # a full fine-tune's checkpoint is a complete model folder
+
+    def data_fingerprint(self) -> dict:
+        from llmnb.core.record import data_fingerprint
+
+        p = self.prepared
+        names = p["labels"].names if p["labels"] else None
+
+        def targets(values):  # label ids back to the data's own labels, so the counts read well
+            return [names[int(v)] for v in values] if names else values
+
+        return {"train": data_fingerprint(p["train_texts"], targets(p["train_targets"])),
+                "validation": data_fingerprint(p["eval_texts"], targets(p["eval_targets"]))}
 
     def build_model(self):
         from llmnb.finetuning.strategies import apply_strategy
@@ -101,13 +101,13 @@ class FineTuneJob(Job):
         self.task.prepare_tokenizer(self.loaded.tokenizer)  # sft/dpo: a chat template, saved with the model
         self.loaded.model = apply_strategy(self.loaded.model, config)
         if self.resumes_adapters:
-            _load_checkpoint_adapters(self.loaded.model, self.checkpoint)
+            load_checkpoint_adapters(self.loaded.model, self.checkpoint)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
         self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
         self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        saved = _saved_task_state(self.checkpoint)
+        saved = saved_task_state(self.checkpoint)
         if saved is not None:
             self.task.restore_resume_state(saved, [self.train_enc, self.eval_enc])
         else:
@@ -156,7 +156,7 @@ class FineTuneJob(Job):
 
     def before_fit(self, engine):
         if self.checkpoint is not None:
-            _restore(engine, self.checkpoint)
+            restore_engine(engine, self.checkpoint)
 
     def plan(self, engine) -> str:
         from llmnb.core.run_folders import size_warning
@@ -214,105 +214,6 @@ def save_final(result, run_dir) -> bool:
         return False
     discard_checkpoint(run_dir)
     return True
-
-
-def _resume_point(resume, model, config: FineTuneConfig):
-    """(checkpoint folder, the run's own config) for `resume=`."""
-    from pathlib import Path
-
-    from llmnb.core.checkpoint import CHECKPOINT, find_checkpoint, latest_run
-    from llmnb.errors import ConfigError
-
-    if resume is True:
-        name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
-        run_dir = latest_run(name)
-        if run_dir is None:
-            raise ConfigError(f"Nothing to resume: no run of '{name}' with a checkpoint under runs/. Give the run folder: resume='runs/...'.")
-    else:
-        run_dir = Path(resume)
-    checkpoint = find_checkpoint(run_dir, CHECKPOINT)
-    if checkpoint is None:
-        raise ConfigError(
-            f"No checkpoint to resume in '{run_dir}'. A run leaves {CHECKPOINT}/ when Ctrl-C stopped it, or while it is "
-            "still training after checkpoint_every minutes; a finished run has its final model there instead."
-        )
-    saved = json.loads((checkpoint / "trainer_state.json").read_text())
-    own = FineTuneConfig(**{**saved["config"], "quiet": config.quiet, "plot": config.plot, "out": str(run_dir), "overwrite": True})
-    return checkpoint, own
-
-
-def _run_dir(config: FineTuneConfig, model, checkpoint):
-    """Where this run's checkpoints and final model go (None: nowhere)."""
-    from pathlib import Path
-
-    from llmnb.core.checkpoint import check_writable, holds_a_run, new_run_dir
-    from llmnb.errors import ConfigError
-
-    if checkpoint is not None:
-        return checkpoint.parent
-    if config.out:
-        run_dir = check_writable(config.out)
-        if holds_a_run(run_dir) and not config.overwrite:
-            raise ConfigError(
-                f"out='{config.out}' holds an earlier run. Choose a new folder, continue it with resume='{config.out}', "
-                "or pass overwrite=True (--overwrite) to replace it."
-            )
-        return run_dir
-    if not config.save_checkpoints:
-        return None
-    name = model if isinstance(model, str) else getattr(model, "model_name", getattr(model, "name", "model"))
-    return check_writable(new_run_dir(Path(str(name)).name))
-
-
-def _saved_task_state(checkpoint) -> dict | None:
-    """The task's own part of a checkpoint (DPO: the reference log-probabilities), if any."""
-    if checkpoint is None:
-        return None
-    return json.loads((checkpoint / "trainer_state.json").read_text()).get("task_state")
-
-
-def _load_checkpoint_adapters(model, checkpoint) -> None:
-    """A LoRA checkpoint's adapters (and trained head) into the freshly wrapped model."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    weights = load_file(str(checkpoint / "adapter_model.safetensors"), device="cpu")
-    advice = "Resume with the same MODEL and the same LoRA settings as the interrupted run."
-    try:
-        outcome = set_peft_model_state_dict(model, weights)
-    except RuntimeError as e:  # same names, other shapes: another base model
-        raise DataError(f"The checkpoint's LoRA adapters do not fit this model ({str(e).splitlines()[0][:160]}). {advice}") from None
-    unplaced = list(getattr(outcome, "unexpected_keys", []))
-    if unplaced:
-        raise DataError(f"The checkpoint's LoRA adapters do not fit this model ({len(unplaced)} weights have no place, "
-                        f"e.g. {unplaced[0]}). {advice}")
-
-
-def _check_same_labels(checkpoint, labels):
-    saved = json.loads((checkpoint / "trainer_state.json").read_text()).get("labels")
-    now = labels.names if labels else None
-    if saved != now:
-        raise DataError(f"The data's labels {now} differ from the checkpoint's {saved}: resume with the same data.")
-
-
-def _restore(engine, checkpoint):
-    """Put the engine back where the checkpoint left it: state, optimizer, RNG, best weights."""
-    from llmnb.core.checkpoint import (
-        read_best_weights,
-        read_checkpoint,
-        state_from_dict,
-    )
-
-    payload, snapshot, weights = read_checkpoint(checkpoint)
-    saved = state_from_dict(payload["state"])
-    best_weights = read_best_weights(checkpoint)
-    if best_weights is None and saved.best_step == saved.step:
-        # the checkpoint's own weights were the best ones (LoRA: already loaded into the model)
-        best_weights = weights if weights is not None else {k: v.detach().cpu().clone() for k, v in engine.model.state_dict().items()}
-    del weights
-    for name in ("step", "epoch", "samples_seen", "tokens_seen", "train_loss", "lr", "best_metric", "best_step", "last_eval", "history"):
-        setattr(engine.state, name, getattr(saved, name))
-    engine.restore(snapshot, best_weights)
 
 
 def check_memory(model, config: FineTuneConfig) -> None:

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
+from llmnb.core.memory import RssSampler, resident_mb, status_mb
 from llmnb.errors import ConfigError
 
 MB = 1024 * 1024
-_STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
 
 
@@ -78,18 +77,6 @@ class Cost:
         return text + (f", GPU peak {mb(self.gpu_peak_mb)}" if self.gpu_peak_mb is not None else "")
 
 
-def _status_mb(key: str) -> float | None:
-    """A 'kB' line of /proc/self/status (VmRSS, VmHWM) in MB, or None off Linux."""
-    try:
-        with open(_STATUS) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _reset_high_water_mark() -> bool:
     try:
         with open(_CLEAR_REFS, "w") as f:
@@ -97,41 +84,6 @@ def _reset_high_water_mark() -> bool:
         return True
     except OSError:  # not Linux, or not allowed (some containers)
         return False
-
-
-def resident_mb() -> float | None:
-    """This process's resident memory now, in MB (None where neither /proc nor psutil can tell).
-
-    Taught in chapter 9 (tutorials/09_faq.ipynb).
-    """
-    value = _status_mb("VmRSS")
-    if value is not None:
-        return value
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return psutil.Process().memory_info().rss / MB
-
-
-class _Sampler(threading.Thread):
-    """Reads the resident size every `interval` seconds and keeps the largest."""
-
-    def __init__(self, interval: float):
-        super().__init__(daemon=True)
-        self.interval, self.peak, self._done = interval, resident_mb(), threading.Event()
-
-    def run(self):
-        while not self._done.wait(self.interval):
-            value = resident_mb()
-            if value is not None:
-                self.peak = value if self.peak is None else max(self.peak, value)
-
-    def stop(self) -> float | None:
-        self._done.set()
-        self.join()
-        value = resident_mb()  # the end of the block counts too
-        return self.peak if value is None else max(self.peak or 0.0, value)
 
 
 class measure:
@@ -159,10 +111,10 @@ class measure:
             torch.cuda.reset_peak_memory_stats(self._cuda)
         self.cost.start_rss_mb = resident_mb()
         self._sampler = None
-        if _status_mb("VmHWM") is not None and _reset_high_water_mark():
+        if status_mb("VmHWM") is not None and _reset_high_water_mark():
             self.cost.method = "VmHWM"
         elif self.cost.start_rss_mb is not None:
-            self._sampler = _Sampler(self.interval)
+            self._sampler = RssSampler(self.interval)
             self._sampler.start()
             self.cost.method = "sampled"
         self._wall, self._cpu = time.perf_counter(), time.process_time()
@@ -177,7 +129,7 @@ class measure:
         self.cost.seconds = time.perf_counter() - self._wall
         self.cost.cpu_seconds = time.process_time() - self._cpu
         if self.cost.method == "VmHWM":
-            self.cost.peak_rss_mb = _status_mb("VmHWM")
+            self.cost.peak_rss_mb = status_mb("VmHWM")
         elif self._sampler is not None:
             self.cost.peak_rss_mb = self._sampler.stop()
         return False  # exceptions propagate
