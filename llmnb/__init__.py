@@ -24,7 +24,7 @@ from llmnb.version import __version__  # noqa: F401  (llmnb.__version__)
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "finetune": "finetuning.run",
+    "finetune": "finetuning.finetune",
     "FineTuneConfig": "finetuning.config",
     "FineTuneResult": "finetuning.result",
     "load_model": "core.models",
@@ -55,7 +55,7 @@ _LAZY = {
     "step_time": "tools.scaling",
     "measure": "tools.cost",
     "Cost": "tools.cost",
-    "resident_mb": "tools.cost",
+    "resident_mb": "core.memory",
     "release_memory": "core.memory",
     "runs": "core.run_folders",
     "clean_runs": "core.run_folders",
@@ -81,6 +81,11 @@ _LAZY = {
     "ChatResult": "instruct.result",
     "ChatBox": "notebook.chatbox",
     "dpo_loss": "instruct.dpo",
+    "compare": "tools.compare",
+    "Comparison": "tools.compare",
+    "lr_find": "tools.lr_find",
+    "LRFindResult": "tools.lr_find",
+    "load_run": "tools.load_run",
 }
 # Public subpackages, importable as attributes (llmnb.datasets.load, llmnb.check.check, ...).
 _SUBMODULES = ("datasets", "metrics", "check")
@@ -110,7 +115,7 @@ def __dir__():
 
 def load_ipython_extension(ipython):
     """`%load_ext llmnb`: register the magics."""
-    from llmnb.notebook.magics import register
+    from llmnb.notebook.experiment_magics import register
 
     register(ipython)
 

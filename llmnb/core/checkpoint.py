@@ -245,7 +245,11 @@ def state_to_dict(state: TrainState) -> dict:
 
 def state_from_dict(data: dict) -> TrainState:
     known = {f.name for f in fields(TrainState)} - {"started_at"}
-    return TrainState(**{k: v for k, v in data.items() if k in known})
+    state = TrainState(**{k: v for k, v in data.items() if k in known})
+    # The clock continues from the last recorded row, so a resumed run's wall-time curve goes on.
+    seconds = [r["seconds"] for r in state.history if isinstance(r.get("seconds"), (int, float))]
+    state.started_at -= max(seconds, default=0.0)
+    return state
 
 
 def read_checkpoint(folder: Path) -> tuple[dict, dict, dict]:

@@ -52,12 +52,24 @@ class TrainConfig:
     # Display
     plot: bool = option(True, "Show the live training curve.", "display")
     quiet: bool = option(False, "Print nothing (no progress, no plot): for graded or batch runs.", "display")
+    report_to: str = option(
+        "none", "Also send every logged value and the options to: none, or tensorboard (event files in the run "
+        "folder's tensorboard/, or runs/tensorboard/ for a run without a folder).", "display"
+    )
 
     def __post_init__(self):
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("device", self.device, DEVICES)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("on_nan", self.on_nan, ("stop", "skip"))
+        check_choice("report_to", self.report_to, ("none", "tensorboard"))
+        if self.report_to == "tensorboard":
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ConfigError("report_to='tensorboard' needs the tensorboard package, which is not installed. "
+                                  "Install it with `pip install tensorboard` (or `pip install llmnb[tensorboard]`), "
+                                  "or leave report_to='none'.")
         if self.epochs is not None:
             check_number("epochs", self.epochs, minimum=0, exclusive=True)
         check_number("lr", self.lr, minimum=0, exclusive=True)

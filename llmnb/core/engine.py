@@ -338,8 +338,9 @@ class Engine:
             )
         state.train_loss = mean_loss
         state.lr = self.scheduler.get_last_lr()[0]
+        elapsed = state.elapsed
         row = {"step": state.step, "epoch": round(state.epoch, 4), "train_loss": mean_loss, "lr": state.lr,
-               "tokens_per_second": round(state.tokens_seen / max(state.elapsed, 1e-9), 1)}
+               "tokens_per_second": round(state.tokens_seen / max(elapsed, 1e-9), 1), "seconds": round(elapsed, 3)}
         state.history.append(row)
         self.callbacks.on_log(state, row)
 
@@ -351,7 +352,7 @@ class Engine:
         with torch.no_grad(), self._autocast():
             metrics = self.evaluate_fn()
         self.model.train()
-        row = {"step": state.step, "epoch": round(state.epoch, 4), **metrics}
+        row = {"step": state.step, "epoch": round(state.epoch, 4), **metrics, "seconds": round(state.elapsed, 3)}
         state.history.append(row)
         state.last_eval = row
         value = metrics.get(state.metric_name)

@@ -57,7 +57,8 @@ class TrainState:
     best_step: int | None = None
     last_eval: dict[str, float] | None = None
     # One dict per logged step ("step", "epoch", "train_loss", "lr") and per evaluation
-    # ("step", "epoch", "eval_loss", "eval_<metric>"...). Rows are never mutated after append.
+    # ("step", "epoch", "eval_loss", "eval_<metric>"...), each with "seconds" of training so far
+    # (the x axis of `llmnb.compare`'s wall-time curves). Rows are never mutated after append.
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped_batches: int = 0  # batches with a NaN/inf loss skipped (on_nan="skip")
     # A few generated answers beside their references from the last evaluation (instruction tuning).

@@ -1,7 +1,8 @@
 """`Job`: one training run, in the same order for every kind of training.
 
     validate options -> read and check the data -> build the model -> engine (display,
-    listeners, plan) -> fit -> result -> (save)
+    listeners, reporters, plan) -> fit -> result (with its record: data, environment,
+    wall time, peak memory) -> (save)
 
 A job (`FineTuneJob`, `PretrainJob`) is one class that fills in the steps below; `run()` keeps
 their order, wires the display and the caller's listeners to the `Engine`, gives memory back
@@ -11,6 +12,7 @@ so nothing trained is lost. Data is read before any model loads, so a mistake co
 from __future__ import annotations
 
 import contextlib
+import time
 
 from llmnb.core.config import TrainConfig
 from llmnb.core.events import FAILED, Callback, TrainState
@@ -73,6 +75,24 @@ class Job:
         """Held from building the model to making the result (e.g. a CPU thread count)."""
         return contextlib.nullcontext()
 
+    def data_fingerprint(self) -> dict:
+        """What the run trained and validated on, for its record: {"train": ..., "eval": ...}
+        of `llmnb.core.record.data_fingerprint` (sha256, rows, label counts)."""
+        return {}
+
+    run_dir = None  # the run's folder (checkpoints, final model, TensorBoard events), if it has one
+
+    def reporters(self) -> list[Callback]:
+        """Listeners named by `report_to` (TensorBoard)."""
+        report_to = getattr(self.config, "report_to", "none")
+        if report_to != "tensorboard":
+            return []
+        from llmnb.core.checkpoint import runs_root
+        from llmnb.display.tensorboard import TensorBoardWriter
+
+        where = self.run_dir / "tensorboard" if self.run_dir is not None else runs_root() / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
+        return [TensorBoardWriter(where, hparams=self.config.to_dict())]
+
     # ------------------------------------------------------------------ the one order
     def run(self):
         import torch
@@ -80,18 +100,20 @@ class Job:
         from llmnb.core.engine import Engine
         from llmnb.core.memory import release_memory
         from llmnb.core.models import quiet_transformers
+        from llmnb.core.record import MemoryPeak, environment
         from llmnb.display import make_display
 
         config = self.config
         self.prepare_data()
-        with self.context():
+        with self.context(), MemoryPeak() as peak:
             model = self.build_model()
             state = self.new_state(model)
             display = None if config.quiet else make_display("auto", plot=config.plot)
             torch.manual_seed(config.seed)  # dropout masks and batch order repeat from run to run
             # No validation data: no evaluations, so nothing can stop the run early either.
             evaluate = self.evaluate if self.has_eval_data() else None
-            engine = Engine(model, config, self.batches, self.steps_per_epoch, evaluate, [display, *self.callbacks], state)
+            engine = Engine(model, config, self.batches, self.steps_per_epoch, evaluate,
+                            [display, *self.reporters(), *self.callbacks], state)
             engine.eval_at_start = self.eval_at_start
             if self.compute_loss is not None:
                 engine.compute_loss = self.compute_loss
@@ -104,9 +126,12 @@ class Job:
                     print(plan)
             with quiet_transformers():
                 engine.fit()
+            run_environment = environment(engine.device, engine.autocast_dtype)
             del engine  # its optimizer state and best-weights copy go now, not at the next gc
             release_memory()
             result = self.make_result(model, state)
+        result.environment, result.data = run_environment, self.data_fingerprint()
+        result.wall_seconds, result.peak_memory_mb, result.gpu_peak_mb = peak.seconds, peak.mb, peak.gpu_mb
         if state.status == FAILED:
             from llmnb.errors import TrainingError
 

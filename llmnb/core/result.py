@@ -3,7 +3,9 @@ extends it with its own fields and says what its summary and its saved `llmnb.js
 
     ft.status, ft.history, ft.metrics, ft.best_step    how the run went
     ft.plot()                                          the curves as a matplotlib Figure
-    ft.save("folder")                                  weights + tokenizer + llmnb.json, loads with from_pretrained
+    ft.save("folder")                                  weights + tokenizer + llmnb.json + README.md (the card)
+    ft.record()                                        what llmnb.json holds: config, data, environment, costs
+    ft.card()                                          a Hugging Face model card (Markdown with YAML metadata)
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import html
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmnb.core.events import TrainState
@@ -25,6 +27,13 @@ class TrainResult:
     tokenizer: object
     config: object  # the job's TrainConfig
     state: TrainState
+    # The run's record (llmnb/core/record.py), filled in by the job when training ends.
+    data: dict = field(default_factory=dict)  # fingerprints of the training and validation data
+    environment: dict = field(default_factory=dict)  # versions, device, precision, threads
+    wall_seconds: float | None = None  # the whole job, loading included
+    peak_memory_mb: float | None = None  # the process's resident memory at its highest during the job
+    gpu_peak_mb: float | None = None
+    saved_parameters: dict = field(default_factory=dict)  # {"trainable", "total"} kept when the model is not
 
     # ------------------------------------------------------------------ what happened
     @property
@@ -51,6 +60,30 @@ class TrainResult:
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    @property
+    def trainable_parameters(self) -> int:
+        """The parameters training updated."""
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def without_model(self):
+        """A copy of this result without the weights: history, metrics, options, data and costs
+        stay, enough for `llmnb.compare` and plots, and the model's memory can be freed.
+
+        Taught in chapter 4 (tutorials/04_math.ipynb).
+        """
+        import copy
+
+        light = copy.copy(self)
+        light.saved_parameters = self.parameter_counts()
+        light.model = None
+        return light
+
+    def parameter_counts(self) -> dict:
+        """{"trainable": ..., "total": ...}: from the model, or as recorded when it is not loaded."""
+        if self.model is None:
+            return {"trainable": None, "total": None, **self.saved_parameters}
+        return {"trainable": self.trainable_parameters, "total": self.num_parameters}
+
     def plot(self, path=None):
         """The training curves as a matplotlib Figure; saved as PNG when `path` is given."""
         from llmnb.display.plot import plot_history
@@ -74,10 +107,8 @@ class TrainResult:
             with quiet_transformers():
                 self.model.save_pretrained(staging, safe_serialization=True)
                 self.tokenizer.save_pretrained(staging)
-            from llmnb.version import __version__
-
-            meta = {"llmnb_version": __version__, **self._meta(), "status": self.status, "config": self.config.to_dict()}
-            (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            (staging / META_FILE).write_text(json.dumps(self.record(), indent=2, default=str))
+            (staging / "README.md").write_text(self.card())
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # a full disk must not stay full of half a model
             raise
@@ -89,6 +120,45 @@ class TrainResult:
     def _meta(self) -> dict:
         """What the job adds to llmnb.json (its metrics, labels, corpus...)."""
         return {"metrics": self.metrics}
+
+    def record(self) -> dict:
+        """What the run was and what it cost, as saved in llmnb.json: config, data fingerprints,
+        environment, metrics, best step, wall time, peak memory, parameters and the full history
+        (`llmnb.load_run` reads it back).
+
+        Taught in chapter 4 (tutorials/04_math.ipynb).
+        """
+        from llmnb.core.checkpoint import state_to_dict
+        from llmnb.version import __version__
+
+        state = self.state
+        return {
+            "llmnb_version": __version__,
+            "result": type(self).__name__,
+            **self._meta(),
+            "status": self.status,
+            "metric_name": state.metric_name,
+            "best_step": state.best_step,
+            "steps": state.step,
+            "wall_seconds": self.wall_seconds,
+            "peak_memory_mb": self.peak_memory_mb,
+            "gpu_peak_mb": self.gpu_peak_mb,
+            "parameters": self.parameter_counts(),
+            "data": self.data,
+            "environment": self.environment,
+            "config": self.config.to_dict(),
+            "state": state_to_dict(state),
+        }
+
+    def card(self) -> str:
+        """A model card in the Hugging Face convention: YAML metadata, then intended use, data,
+        training, evaluation and limitations. `save()` writes it as README.md.
+
+        Taught in chapter 4 (tutorials/04_math.ipynb).
+        """
+        from llmnb.core.card import model_card
+
+        return model_card(self.record(), getattr(self, "_card_facts", dict)())
 
     # ------------------------------------------------------------------ showing it
     def _summary(self) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """The run folders under `runs/`: list them with what they hold, and remove old ones.
 
-    llmnb.runs()              # a table: name, model, task, status, best metric, size, date
+    llmnb.runs()              # a table: name, model, task, status, best metric, costs, data, size, date
     llmnb.clean_runs(keep=3)  # remove all but the 3 newest, printing what went
 
 A default MiniLM run leaves about 90 MB; a class that runs every chapter's cells, or a learner
@@ -57,10 +57,13 @@ def describe(folder: Path) -> dict:
     return {
         "name": folder.name,
         "model": meta.get("model_name") or saved.get("model_name") or meta.get("kind", ""),
-        "task": meta.get("task", ""),
+        "task": meta.get("task") or ("pretraining" if meta.get("kind") else ""),
         "status": meta.get("status") or ("resumable" if checkpoint else ""),
         "metric": (metric_name or "").removeprefix("eval_"),
         "best": best,
+        "wall_s": _rounded(meta.get("wall_seconds"), 1),
+        "peak_mb": _rounded(meta.get("peak_memory_mb"), 0),
+        "data": ((meta.get("data") or {}).get("train") or {}).get("sha256", "")[:12],  # same prefix: same training data
         "size_mb": round(folder_bytes(folder) / 1e6, 1),
         "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime)),
         "resumable": checkpoint is not None,
@@ -69,13 +72,16 @@ def describe(folder: Path) -> dict:
 
 
 def runs(root=None):
-    """A DataFrame of the run folders under runs/ (or `root`), oldest first.
+    """A DataFrame of the run folders under runs/ (or `root`), oldest first: name, model, task,
+    status, the best metric, wall time, peak memory, the training data's sha256 prefix, size on disk.
+    `llmnb.load_run(name)` reopens one; `llmnb.compare(...)` puts runs side by side.
 
     Taught in chapter 0 (tutorials/00_quickstart.ipynb).
     """
     import pandas as pd
 
-    columns = ["name", "model", "task", "status", "metric", "best", "size_mb", "modified", "resumable", "path"]
+    columns = ["name", "model", "task", "status", "metric", "best", "wall_s", "peak_mb", "data", "size_mb", "modified",
+               "resumable", "path"]
     return pd.DataFrame([describe(folder) for folder in run_folders(root)], columns=columns)
 
 
@@ -118,6 +124,10 @@ def size_warning(root=None) -> str | None:
         f"llmnb: {root}/ holds {total / 1e9:.1f} GB of earlier runs; "
         "llmnb.clean_runs(keep=3) removes all but the 3 newest"
     )
+
+
+def _rounded(value, digits: int):
+    return round(value, digits) if isinstance(value, (int, float)) else None
 
 
 def _read_json(path: Path) -> dict:

@@ -21,6 +21,7 @@ import time
 
 from llmnb.core.events import TrainState
 from llmnb.core.job import Job
+from llmnb.core.record import data_fingerprint
 from llmnb.errors import DataError
 from llmnb.pretraining.config import PretrainConfig, profile
 from llmnb.pretraining.corpus import read_corpus, split_documents
@@ -79,10 +80,14 @@ class PretrainJob(Job):
                 f"block_size={config.block_size}. Give more text (about {need:,.0f} tokens or more) or a smaller block_size."
             )
         self.train_ids = train_ids
+        self.fingerprints = {"train": data_fingerprint(train_docs), "validation": data_fingerprint(eval_docs)}
         self.steps_per_epoch = -(-self.n_train_blocks // config.batch_size)
         from llmnb.core.models import resolve_device
 
         self.device = resolve_device(config.device)
+
+    def data_fingerprint(self) -> dict:
+        return self.fingerprints
 
     def context(self):
         from llmnb.core.threads import auto_threads, cpu_threads
