@@ -5,6 +5,7 @@
     %pretrain [CORPUS] [--steps N] [--width N] ... [--name VAR]
     %llm_load [MODEL] [--task T] [--num-labels N] [--name VAR]
     %explain [VAR] TEXT [--layer N] [--head H]
+    %compare, %lr_find                 (notebook/experiment_magics.py)
 
 Flags and their help come from the config's field metadata (`FineTuneConfig`,
 `PretrainConfig`), so `%finetune?` and `%pretrain?` always match the API. Mistakes the API detects become one-line `UsageError`s (no traceback).
@@ -44,6 +45,8 @@ def _converter(annotation: str, name: str):
     def convert(text):
         if optional and str(text).strip().lower() in ("none", "null", "off"):
             return None
+        if name == "lr" and str(text).strip().lower() == "find":
+            return "find"  # --lr find: llmnb.lr_find picks it (finetune says which and why)
         if base is str:
             return str(text)
         try:
@@ -201,7 +204,7 @@ class LlmnbMagics(Magics):
         gets the best weights so far. Same options as llmnb.finetune(...).
         """
         from llmnb.errors import TrainingError
-        from llmnb.finetuning.run import finetune
+        from llmnb.finetuning.finetune import finetune
 
         line = self._expand_names(line)
         try:
