@@ -47,6 +47,8 @@ CASES = [
     ("a non-causal model for instruction tuning", "tiny-t5 chat_df --task sft", "tiny-t5 is an encoder-decoder"),
     ("train on the prompt outside sft", "tiny-bert df --train-on-prompt", "train_on_prompt=True is for task='sft'"),
     ("a negative weight for the chosen answers' loss", "tiny-llama chat_df --task dpo --rpo-alpha -1", "rpo_alpha=-1"),
+    ("a reporting tool llmnb does not write", "tiny-bert df --report-to wandb", "report_to='wandb' is not allowed"),
+    ("a learning rate that is neither a number nor find", "tiny-bert df --lr fast", "'fast' is neither a number (e.g. 5e-5) nor 'find'"),
 ]
 
 

@@ -52,6 +52,8 @@ def _converter(annotation: str, name: str):
         try:
             number = float(text)
         except (TypeError, ValueError):
+            if name == "lr":  # argparse shows this message as it is
+                raise argparse.ArgumentTypeError(f"{text!r} is neither a number (e.g. 5e-5) nor 'find' (llmnb.lr_find picks it)") from None
             raise ConfigError(f"{name}={text!r} is not a number.") from None
         if base is int:
             if not number.is_integer():
