@@ -104,7 +104,7 @@ def lr_find(model="minilm", data=None, start_lr: float = 1e-7, end_lr: float = 1
     from llmnb.errors import ConfigError, TrainingError
     from llmnb.finetuning.config import FineTuneConfig
 
-    check_number("num_steps", num_steps, minimum=5, maximum=1000, integer=True)
+    check_number("num_steps", num_steps, minimum=5, maximum=300, integer=True)  # a few hundred at most: it is a probe
     check_number("start_lr", start_lr, minimum=0, exclusive=True)
     check_number("diverge", diverge, minimum=1, exclusive=True)
     if not end_lr > start_lr:
