@@ -15,6 +15,9 @@ zero the cell. With LLMNB_QUIET=1 results are plain text on stdout. Nothing here
 
 Notebooks add their own exercises with `register(Exercise(...))`, using the checkers `number`,
 `choice`, `items`, `text` and `predicate`.
+
+While `python -m llmnb.classroom grade` runs a notebook, LLMNB_GRADE_LOG names a file: every
+check appends one JSON line {"id", "ok", "question"} to it, which is how the grader reads results.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ import contextlib
 import hashlib
 import html
 import io
+import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -201,12 +206,27 @@ def check(exercise_id: str, answer) -> bool:
             form = getattr(exercise.checker, "form", None)  # set by `predicate`
             ok, problem = False, f"checking it raised {type(e).__name__}" + (f" (it should be {form})" if form else "")
     _results[exercise.id] = _results.get(exercise.id, False) or ok
+    _log_for_grader(exercise, ok)
     if ok:
         _show(f"[{exercise.id}] ✓ Correct", f'<div style="color:#1a7f37">[{exercise.id}] ✓ Correct</div>')
     else:
         plain = f"[{exercise.id}] ✗ Not yet — {problem + '; ' if problem else ''}hint: {exercise.hint}"
         _show(plain, f'<div style="color:#b35900">{html.escape(plain)}</div>')
     return ok
+
+
+def _log_for_grader(exercise: Exercise, ok: bool) -> None:
+    """Append {"id", "ok", "question"} to the file LLMNB_GRADE_LOG names, if it is set (set by
+    llmnb.classroom's grader). Never raises: a log that cannot be written is skipped."""
+    path = os.environ.get("LLMNB_GRADE_LOG")
+    if not path:
+        return
+    line = json.dumps({"id": exercise.id, "ok": ok, "question": exercise.question}, ensure_ascii=False, default=str)
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+    except (OSError, ValueError):  # ValueError: a path the OS cannot take (a NUL byte)
+        pass
 
 
 def progress(chapter: str | None = None) -> None:
