@@ -10,6 +10,9 @@ Standard library only: it runs before anything is installed.
   build (a bare `torch` would pull several GB of CUDA libraries), one with a GPU the default.
 - uv installs in seconds; it ignores pip's configuration, so pip's find-links, constraint and
   index settings are read here and passed on. Without uv, or if it fails, pip does the work.
+- The venv's packages are compiled to bytecode here: uv writes no .pyc files, and where
+  PYTHONDONTWRITEBYTECODE is set (as on the course machines) every process, kernel and test run
+  would otherwise recompile transformers & co. on import (~8 s each). Once: ~90 s; then ~10 s.
 - A stamp file records what was installed; when pyproject.toml and this script are
   unchanged, set-up takes well under a second.
 """
@@ -28,7 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-EXTRAS = "lab,test,peft"
+# The extras `make test` needs: notebook 7 (lab, test) for the browser tests, tensorboard for
+# report_to="tensorboard". Keep in step with pyproject.toml and binder/requirements.txt.
+EXTRAS = "lab,test,peft,tensorboard"
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -101,6 +106,18 @@ def install(requirements: list[str], extra: list[str], settings) -> None:
     run([str(PY), "-m", "pip", "install", "--quiet", *extra, *requirements])
 
 
+def compile_bytecode() -> None:
+    """Write the .pyc files of everything in the venv's site-packages (up-to-date ones are kept).
+    Some files there are never imported and do not compile (torch's tests for newer Pythons):
+    compileall reports them and goes on, so its exit status and output are ignored."""
+    site = subprocess.run(
+        [str(PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
+    ).stdout.strip()
+    if site:
+        say("compiling the installed packages to bytecode")
+        subprocess.run([str(PY), "-m", "compileall", "-q", "-j", "0", site], capture_output=True)
+
+
 def _uv_in_venv() -> str | None:
     candidate = VENV / "bin" / "uv"
     if not candidate.exists():
@@ -125,6 +142,7 @@ def main() -> int:
     settings = pip_settings()
     torch_reqs, torch_args = torch_requirement(settings)
     install([*torch_reqs, "-e", f"{ROOT}[{EXTRAS}]"], torch_args, settings)
+    compile_bytecode()
     check = subprocess.run([str(PY), "-c", "import torch, transformers, llmnb; print(torch.__version__)"], capture_output=True, text=True)
     if check.returncode != 0:
         say("the environment does not import llmnb:\n" + check.stderr)

@@ -1,13 +1,22 @@
-"""A real JupyterLab driven by Debian's headless Chromium through playwright.
+"""A real JupyterLab and a real Jupyter Notebook 7, driven by Debian's headless Chromium through playwright.
 
 Fixtures:
-  lab_server  (session)  `python -m jupyterlab` on 127.0.0.1, a free port, a token and a
-                         temporary root, settings and workspaces dir; always killed at the end.
+  jupyter_servers (session)  starts, once each and only when asked for, `python -m jupyterlab` or
+                             `python -m notebook` on 127.0.0.1, a free port, a token and a temporary
+                             root, settings and workspaces dir; all killed at the end.
+  lab_server, notebook_server (session)  the two servers.
   browser     (session)  Chromium from PATH (`scripts/install_browser.sh` installs it).
-  lab         (test)     a fresh page in its own JupyterLab workspace, wrapped in `Lab`
-                         (open a notebook, run it, read outputs); a screenshot of the page
-                         goes to build/browser-artifacts/<test>.png when the test ends,
-                         pass or fail, and the test's kernels are shut down.
+  lab         (test)     a fresh page on the JupyterLab server (in its own workspace), wrapped in
+                         `Jupyter` (open a notebook, run it, read outputs); a screenshot of the page
+                         goes to build/browser-artifacts/<test>.png when the test ends, pass or
+                         fail, and the test's kernels are shut down.
+  jupyter     (test)     the same on each app in turn: a test that takes `jupyter` runs once on
+                         JupyterLab and once on Notebook 7 (test ids [lab] and [notebook]).
+
+Notebook 7 is built from JupyterLab's components: the notebook panel, cells, outputs, menus and
+toolbar have the same classes, so one helper drives both. What differs: the URLs (/tree and
+/notebooks/<path> instead of /lab/workspaces/<w>/tree/<path>), the settings flags, and Notebook 7
+has no status bar, so "the kernel is idle" is read from the toolbar and the server instead.
 
 Set LLMNB_BROWSER_THEME=dark to run everything in the JupyterLab Dark theme (to look
 at the screenshots), LLMNB_BROWSER_HEADED=1 to watch a visible browser.
@@ -15,6 +24,7 @@ Every wait is long (60 s a step, minutes for training): the CI machine has two c
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -48,7 +58,7 @@ THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    # Lets the `lab` fixture know in its teardown whether the test failed.
+    # Lets the page fixtures (`lab`, `jupyter`) know in their teardown whether the test failed.
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
@@ -73,9 +83,29 @@ def _write_settings(settings: Path, theme: str) -> None:
     put("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"})
 
 
-class LabServer:
-    def __init__(self, url: str, token: str, root: Path, process: subprocess.Popen, log: Path, theme: str):
-        self.url, self.token, self.root, self.process, self.log = url, token, root, process, log
+APPS = ("lab", "notebook")
+
+
+def _app_command(app: str, settings: Path, workspaces: Path) -> list[str]:
+    """How each app is started, beyond what they share (address, token, root)."""
+    if app == "lab":
+        return [
+            sys.executable, "-m", "jupyterlab",
+            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
+            "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]  # fmt: skip
+    if app == "notebook":  # Notebook 7 reads JupyterLab's plugin settings from its own dirs
+        return [
+            sys.executable, "-m", "notebook",
+            f"--JupyterNotebookApp.user_settings_dir={settings}", f"--JupyterNotebookApp.workspaces_dir={workspaces}",
+        ]  # fmt: skip
+    raise ValueError(f"unknown Jupyter app {app!r}; one of {APPS}")
+
+
+class JupyterServer:
+    def __init__(self, app: str, url: str, token: str, root: Path, process: subprocess.Popen, log: Path, theme: str):
+        self.app, self.url, self.token, self.root, self.process, self.log = app, url, token, root, process, log
         self.theme = theme
 
     def api(self, method: str, path: str) -> object:
@@ -102,9 +132,7 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory, chromium):
-    base = tmp_path_factory.mktemp("lab")
+def _start_server(app: str, base: Path) -> JupyterServer:
     root, settings, workspaces = base / "root", base / "settings", base / "workspaces"
     for folder in (root, settings, workspaces):
         folder.mkdir()
@@ -127,12 +155,8 @@ def lab_server(tmp_path_factory, chromium):
     )
     env.setdefault("HF_HOME", str(REPO / ".cache" / "huggingface"))
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-        "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
-        "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *_app_command(app, settings, workspaces), "--no-browser", "--allow-root",
+        "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
     ]  # fmt: skip
     log = base / "server.log"
     with open(log, "wb") as sink:
@@ -140,22 +164,49 @@ def lab_server(tmp_path_factory, chromium):
         process = subprocess.Popen(
             command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, process, log, theme)
+    server = JupyterServer(app, f"http://127.0.0.1:{port}", token, root, process, log, theme)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"jupyterlab exited with {process.returncode}:\n{server.log_tail()}")
+                pytest.fail(f"{app} server exited with {process.returncode}:\n{server.log_tail()}")
             try:
                 server.api("GET", "/api/status")
-                break
+                return server
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"jupyterlab did not answer in {SERVER_START_S} s:\n{server.log_tail()}")
+                    pytest.fail(f"{app} server did not answer in {SERVER_START_S} s:\n{server.log_tail()}")
                 time.sleep(0.5)
-        yield server
-    finally:
+    except BaseException:
         _stop(process)
+        raise
+
+
+@pytest.fixture(scope="session")
+def jupyter_servers(tmp_path_factory, chromium):
+    """`jupyter_servers(app)`: the session's server of that app, started on first use."""
+    started: dict[str, JupyterServer] = {}
+
+    def get(app: str) -> JupyterServer:
+        if app not in started:
+            started[app] = _start_server(app, tmp_path_factory.mktemp(app))
+        return started[app]
+
+    try:
+        yield get
+    finally:
+        for server in started.values():
+            _stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def lab_server(jupyter_servers) -> JupyterServer:
+    return jupyter_servers("lab")
+
+
+@pytest.fixture(scope="session")
+def notebook_server(jupyter_servers) -> JupyterServer:
+    return jupyter_servers("notebook")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -175,7 +226,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="session")
-def browser(chromium, lab_server):
+def browser(chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -190,18 +241,21 @@ def browser(chromium, lab_server):
             browser.close()
 
 
-@pytest.fixture
-def lab(request, browser, lab_server):
+@contextlib.contextmanager
+def _page_on(request, browser, server: JupyterServer):
+    """A fresh page on `server` wrapped in `Jupyter`; screenshot, logs on failure and kernel
+    shutdown when the test ends."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
     context.set_default_timeout(STEP_MS)
     page = context.new_page()
     console: list[str] = []
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
-    workspace = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
+    # test_x[notebook] -> workspace and file stem test_x-notebook
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
     # build/browser-artifacts/<test>.png (light theme) or <test>-dark.png
-    stem = request.node.name + ("" if lab_server.theme == "light" else f"-{lab_server.theme}")
-    helper = Lab(page, lab_server, workspace, ARTIFACTS / stem)
+    stem = name + ("" if server.theme == "light" else f"-{server.theme}")
+    helper = Jupyter(page, server, name, ARTIFACTS / stem)
     try:
         yield helper
     finally:
@@ -212,32 +266,59 @@ def lab(request, browser, lab_server):
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             print("---- browser page errors:", *console, sep="\n")
-            print("---- jupyter server log (tail):\n" + lab_server.log_tail())
+            print(f"---- {server.app} server log (tail):\n" + server.log_tail())
         context.close()
         helper.shutdown_kernels()
 
 
+@pytest.fixture
+def lab(request, browser, lab_server):
+    with _page_on(request, browser, lab_server) as helper:
+        yield helper
+
+
+@pytest.fixture(params=APPS)
+def jupyter(request, browser, jupyter_servers):
+    """A page on the app named by the test's parameter: "lab" (JupyterLab) or "notebook" (Notebook 7)."""
+    with _page_on(request, browser, jupyter_servers(request.param)) as helper:
+        yield helper
+
+
 # --------------------------------------------------------------------------- helpers
-# JS: the state of the open notebook's code cells, read in one go.
+# JS: the state of the open notebook's code cells and kernel, read in one go. `idle`: the
+# trap is that the execution indicator says idle before the kernel exists (Run All then does
+# nothing), so idle also needs a kernel named in the toolbar and, where there is a status bar
+# (JupyterLab), "| Idle" in it; Notebook 7 has none but shows "Kernel Connecting" meanwhile.
 _CELLS_JS = """() => {
   const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
   if (!panel) return null;
   const cells = [...panel.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+  const bar = document.querySelector('#jp-main-statusbar');
+  const status = bar ? bar.textContent || '' : null;
+  const indicator = panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') || null;
+  const kernel = (panel.querySelector('.jp-Toolbar-kernelName')?.textContent || '').trim();
+  const notice = document.querySelector('.jp-NotebookKernelStatus')?.textContent || '';
   return {
     prompts: cells.map(c => (c.querySelector('.jp-InputPrompt')?.textContent || '').trim()),
-    status: document.querySelector('#jp-main-statusbar')?.textContent || '',
-    indicator: panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') || null,
+    status, indicator, kernel,
+    idle: indicator === 'idle' && kernel !== '' && !/No Kernel/i.test(kernel) && !/Connecting|Starting/i.test(notice)
+      && (status === null || /\\|\\s*Idle/.test(status)),
   };
 }"""
 
 
-class Lab:
-    """One browser page on the Lab server, in its own workspace."""
+class Jupyter:
+    """One browser page on a Jupyter server: JupyterLab (in its own workspace) or Notebook 7."""
 
-    def __init__(self, page, server: LabServer, workspace: str, artifact_stem: Path):
+    def __init__(self, page, server: JupyterServer, workspace: str, artifact_stem: Path):
         self.page, self.server, self.workspace, self.artifact_stem = page, server, workspace, artifact_stem
+        self.current: str | None = None  # the notebook open in the page
 
     repo = REPO
+
+    @property
+    def app(self) -> str:
+        return self.server.app
 
     def notebook(self, name: str, *cells: str) -> Path:
         """Write a notebook of code cells to the server root (kernelspec set: no kernel dialog)."""
@@ -251,10 +332,25 @@ class Lab:
         return path
 
     # -- navigation
+    def url(self, name: str | None = None) -> str:
+        """The app's page for notebook `name` (relative to the server root), or its file browser."""
+        if self.app == "notebook":  # Notebook 7: one document a page, files at /tree
+            path = f"/notebooks/{name}" if name else "/tree"
+        else:
+            path = f"/lab/workspaces/{self.workspace}" + (f"/tree/{name}" if name else "")
+        return f"{self.server.url}{path}?token={self.server.token}"
+
+    def file_names(self) -> list[str]:
+        """The names the app's file browser lists at the server root (Notebook 7: the /tree page)."""
+        self.page.goto(self.url(), wait_until="domcontentloaded")
+        items = self.page.locator(".jp-DirListing-content .jp-DirListing-itemText")
+        items.first.wait_for()
+        return [text.strip() for text in items.all_text_contents()]
+
     def open(self, name: str) -> None:
         """Open notebook `name` (relative to the server root) and wait for its kernel to be idle."""
-        url = f"{self.server.url}/lab/workspaces/{self.workspace}/tree/{name}?token={self.server.token}"
-        self.page.goto(url, wait_until="domcontentloaded")
+        self.current = name
+        self.page.goto(self.url(name), wait_until="domcontentloaded")
         self.wait_for_notebook()
 
     def wait_for_notebook(self) -> None:
@@ -265,15 +361,24 @@ class Lab:
 
     def wait_kernel_idle(self, timeout_ms: int = 2 * STEP_MS) -> None:
         """The trap: the execution indicator says idle before the kernel exists, and Run All
-        then does nothing. Idle means the indicator AND the status bar ('... | Idle')."""
+        then does nothing. Idle means the page says so (`idle` in _CELLS_JS) AND the server sees
+        this page connected to the notebook's kernel."""
         self.page.wait_for_function(
-            f"""() => {{
-              const s = ({_CELLS_JS})();
-              return s && s.indicator === 'idle' && /\\|\\s*Idle/.test(s.status);
-            }}""",
-            timeout=timeout_ms,
-            polling=250,
+            f"() => {{ const s = ({_CELLS_JS})(); return s && s.idle; }}", timeout=timeout_ms, polling=250
         )
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not self._kernel_connected():
+            assert time.monotonic() < deadline, f"no kernel connected to {self.current}: {self.server.api('GET', '/api/sessions')}"
+            time.sleep(0.25)
+
+    def _kernel_connected(self) -> bool:
+        if self.current is None:
+            return True
+        for session in self.server.api("GET", "/api/sessions"):
+            kernel = session.get("kernel") or {}
+            if session.get("path") == self.current and kernel.get("connections", 0) >= 1:
+                return kernel.get("execution_state") == "idle"
+        return False
 
     # -- running
     def cells_state(self) -> dict:
@@ -300,8 +405,7 @@ class Lab:
               const s = ({_CELLS_JS})();
               if (!s) return false;
               const prompts = {which};
-              return !s.prompts.some(p => p.includes('*')) && prompts.some(p => /\\[\\d+\\]/.test(p))
-                && /\\|\\s*Idle/.test(s.status);
+              return !s.prompts.some(p => p.includes('*')) && prompts.some(p => /\\[\\d+\\]/.test(p)) && s.idle;
             }}""",
             timeout=timeout_s * 1000,
             polling=500,

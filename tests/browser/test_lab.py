@@ -1,8 +1,9 @@
 """llmnb in a real JupyterLab, in headless Chromium: what a student sees, asserted on the DOM.
 
 Each test opens its own notebook (the quickstart, or a small one written to the server
-root here) in its own workspace. Training runs use tiny-bert or a step limit to stay short;
-the waits are long because the CI machine has two loaded cores.
+root here) in its own workspace. The quickstart runs twice, in JupyterLab and in Jupyter
+Notebook 7 (the `jupyter` fixture); the rest run in JupyterLab. Training runs use tiny-bert
+or a step limit to stay short; the waits are long because the CI machine has two loaded cores.
 """
 from __future__ import annotations
 
@@ -52,43 +53,49 @@ def badge(lab) -> str:
     return (_text(lab.page.locator(STATUS)) or "").strip()
 
 
-def test_quickstart_live_display(lab):
-    """Run All on the quickstart: the display updates live, ends finished, leaves a PNG
-    and an evaluation table, and no cell shows a traceback."""
-    shutil.copy(lab.repo / "tutorials" / "00_quickstart.ipynb", lab.server.root / "quickstart.ipynb")
-    lab.open("quickstart.ipynb")
-    lab.menu("Run", "Run All Cells")
+def test_quickstart_live_display(jupyter):
+    """Run All on the quickstart, in JupyterLab and in Notebook 7: the display updates live, ends
+    finished, leaves a PNG (still there once the cell is done) and an evaluation table, and no
+    cell shows a traceback."""
+    page = jupyter.page
+    shutil.copy(jupyter.repo / "tutorials" / "00_quickstart.ipynb", jupyter.server.root / "quickstart.ipynb")
+    assert "quickstart.ipynb" in jupyter.file_names()  # the file browser (Notebook 7: /tree)
+    jupyter.open("quickstart.ipynb")  # Notebook 7: /notebooks/quickstart.ipynb
+    jupyter.menu("Run", "Run All Cells")
     halfway = []
 
     def snapshot(seen: list[str]) -> None:
         step, total = map(int, STEP.match(seen[-1]).groups())
         if not halfway and step * 2 >= total:
             halfway.append(step)
-            lab.shot("live", lab.page.locator(RUN).first)  # the SVG chart mid-run
+            jupyter.shot("live", page.locator(RUN).first)  # the SVG chart mid-run
 
-    ended = lambda _text: badge(lab) not in ("", "running")  # noqa: E731
-    seen = watch_run(lab, ended, timeout_s=1200, on_new=snapshot)  # ~1 min idle, 10 min on 2 loaded cores
-    lab.wait_done(timeout_s=300)
+    ended = lambda _text: badge(jupyter) not in ("", "running")  # noqa: E731
+    seen = watch_run(jupyter, ended, timeout_s=1200, on_new=snapshot)  # ~1 min idle, 10 min on 2 loaded cores
+    jupyter.wait_done(timeout_s=300)
 
     assert len(set(seen)) >= 3, f"the display did not update while training; states seen: {seen}"
     steps = [int(STEP.match(s).group(1)) for s in seen]
     assert steps == sorted(steps), f"steps went backwards: {seen}"
-    assert badge(lab) == "finished", f"status badge: {badge(lab)!r}"
-    assert lab.tracebacks() == []
-    prompts = lab.cells_state()["prompts"]
+    assert badge(jupyter) == "finished", f"status badge: {badge(jupyter)!r}"
+    assert jupyter.tracebacks() == []
+    prompts = jupyter.cells_state()["prompts"]
     assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"not every cell ran: {prompts}"
 
-    cell = lab.page.locator(".jp-CodeCell", has=lab.page.locator(RUN))
-    widths = lab.image_widths(cell)
+    cell = page.locator(".jp-CodeCell", has=page.locator(RUN))
+    widths = jupyter.image_widths(cell)
     assert widths and all(w > 0 for w in widths), f"final curve image missing or broken: {widths}"
-    table = lab.page.locator(f"{RUN} table")
+    table = page.locator(f"{RUN} table")
     assert table.is_visible()
     header = table.locator("thead").text_content()
     assert "accuracy" in header and "loss" in header, header
     assert table.locator("tbody tr").count() >= 2  # one row per epoch
     # ft.history's evaluation rows, shown by the tagged "metrics" cell.
-    assert "eval_accuracy" in lab.outputs().filter(has_text="eval_loss").first.text_content()
-    lab.shot("final", cell.locator(".jp-OutputArea"))
+    assert "eval_accuracy" in jupyter.outputs().filter(has_text="eval_loss").first.text_content()
+    # The final image stays: nothing that runs after the cell (later cells, a last redraw) takes it away.
+    time.sleep(2)
+    assert jupyter.image_widths(cell) == widths and badge(jupyter) == "finished"
+    jupyter.shot("final", cell.locator(".jp-OutputArea"))
 
 
 def test_model_picker_binds_variable(lab):
