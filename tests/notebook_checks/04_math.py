@@ -4,6 +4,8 @@ import re
 
 from test_notebooks import number, outputs
 
+from notebook_checks import assert_exercises_correct
+
 
 def _text(nb):
     return "\n".join(o.get("text", "") for o in outputs(nb) if o.output_type == "stream")
@@ -40,12 +42,20 @@ def check(nb, workdir):
     s2s_loss = number(r"-\(loss\) x \d+ target tokens:\s+(-[\d.]+)", text)
     assert abs(s2s_total - s2s_loss) < 1e-3 * max(1.0, abs(s2s_total))
     assert "Offline: skipped" in text  # the online-only cell stays quiet in the tests
-    # 4.4: fewer weights trained with freeze, fewest with LoRA; LoRA needs its larger learning rate
-    runs = {m.group(1).strip(): (float(m.group(2)), int(m.group(3).replace(",", "")))
-            for m in re.finditer(r"^(.+?)\s+test accuracy ([\d.]+), ([\d,]+) weights trained", text, re.M)}
+    # 4.4: fewer weights trained with freeze, fewest with LoRA; lr_find's sweep and llmnb.compare shown
+    runs = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)), int(m.group(4).replace(",", "")))
+            for m in re.finditer(r"^(.+?)\s+lr ([\d.e+-]+), test accuracy ([\d.]+), ([\d,]+) weights trained", text, re.M)}
     freeze = runs["top layer + head (freeze=1)"]
-    lora_low, lora_high = runs["LoRA + head, lr = full's"], runs["LoRA + head, lr = LORA_LR"]
-    assert lora_high[1] < freeze[1] < 22_713_986
-    assert lora_high[0] > lora_low[0] and freeze[0] > 0.6, runs
-    assert any("image/png" in o.get("data", {}) for o in outputs(nb))
+    lora_found, lora_default = runs["LoRA + head, lr_find's lr"], runs["LoRA + head, default lr"]
+    assert lora_default[2] == lora_found[2] < freeze[2] < 22_713_986
+    assert freeze[1] > 0.6 and lora_default[1] > 0.6, runs
+    found = number(r"lr_find suggested ([\d.e+-]+) for LoRA", text)
+    assert 1e-5 < found < 1 and lora_found[0] == float(f"{found:.1e}"), (found, runs)
+    assert "lr_find: suggested lr" in text  # the sweep's own line, with its rule
+    images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
+    html = "\n".join(o.get("data", {}).get("text/html", "") for o in outputs(nb))
+    assert 'alt="lr range test"' in html and 'alt="curves of the compared runs"' in html
+    assert "best accuracy" in html and "wall x first" in html and "full fine-tuning" in html
+    assert images or "data:image/png" in html
+    assert_exercises_correct(nb, "04.e1")
     assert "6 exercises registered for chapter 04" in text
