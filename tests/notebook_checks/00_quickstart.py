@@ -1,4 +1,6 @@
-"""00_quickstart: the curve image, the finished display, accuracy > 0.7, the saved model."""
+"""00_quickstart: the curve image, the finished display, accuracy > 0.7, the saved model, and the three
+"your turn" exercises pass with their solutions."""
+from notebook_checks import assert_exercises_correct
 from test_notebooks import outputs
 
 
@@ -17,3 +19,4 @@ def check(nb, workdir):
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == []
     assert sum(p.stat().st_size for p in run.iterdir()) < 120e6
     assert "minilm-001" in html and "quickstart-minilm" in html
+    assert_exercises_correct(nb, "00.e1", "00.e2", "00.e3")

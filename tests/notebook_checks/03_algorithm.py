@@ -1,6 +1,8 @@
-"""03_algorithm: perplexity at least halves, the hand-written and %finetune runs agree, costs and bias are measured."""
+"""03_algorithm: perplexity at least halves, the hand-written and %finetune runs agree, costs and bias are measured.
+Its "your turn" exercises pass with their solutions in place."""
 import re
 
+from notebook_checks import assert_exercises_correct
 from test_notebooks import number, numbers, outputs
 
 
@@ -39,3 +41,4 @@ def check(nb, workdir):
             r"first name ([\d.]+) \| manners reference ([\d.]+)", text)
         assert manners > control, (name, manners, control)  # a sentiment word moves p(positive) more than noise
     assert "6 exercises registered for chapter 03" in text
+    assert_exercises_correct(nb, "03.e1", "03.e2", "03.e3")

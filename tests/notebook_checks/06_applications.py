@@ -1,5 +1,7 @@
-"""06_applications: each of the four applications beats its baseline, with the numbers it prints."""
+"""06_applications: each of the four applications beats its baseline, with the numbers it prints.
+Its "your turn" exercises pass with their solutions in place."""
 
+from notebook_checks import assert_exercises_correct
 from test_notebooks import number, numbers, outputs
 
 
@@ -30,3 +32,4 @@ def check(nb, workdir):
     assert regression < 0.6 * average, (average, regression)
     assert "4 of 4 applications beat their baseline" in text
     assert "5 exercises registered for chapter 06" in text
+    assert_exercises_correct(nb, "06.e1", "06.e2", "06.e3")

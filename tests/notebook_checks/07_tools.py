@@ -1,6 +1,8 @@
-"""07_tools: each library used for real, the Trainer's live curve, and no network in the fast profile."""
+"""07_tools: each library used for real, the Trainer's live curve, and no network in the fast profile.
+Its "your turn" exercises pass with their solutions in place."""
 import re
 
+from notebook_checks import assert_exercises_correct
 from test_notebooks import outputs
 
 
@@ -19,3 +21,4 @@ def check(nb, workdir):
     # benchmarks: the fast profile never tries the Hub
     assert "source: the bundled 'reviews' (test split) instead of glue/sst2: offline=True" in text
     assert "5 exercises registered for chapter 07" in text
+    assert_exercises_correct(nb, "07.e1", "07.e2", "07.e3")

@@ -1,6 +1,8 @@
-"""08_trends_challenges: a learning curve that rises, costs measured for size/length/precision, probes against baselines."""
+"""08_trends_challenges: a learning curve that rises, costs measured for size/length/precision, probes against baselines.
+Its "your turn" exercises pass with their solutions in place."""
 import re
 
+from notebook_checks import assert_exercises_correct
 from test_notebooks import number, outputs
 
 
@@ -25,3 +27,4 @@ def check(nb, workdir):
     # 3 and 4: the probes ran and printed their baselines
     assert "saliency / random" in text
     assert "mean p(positive) of all" in text
+    assert_exercises_correct(nb, "08.e1", "08.e2", "08.e3")

@@ -1,6 +1,8 @@
-"""09_faq: overfitting visible and cured, a faithful saliency, a 2-process run, int8 and ensembles measured."""
+"""09_faq: overfitting visible and cured, a faithful saliency, a 2-process run, int8 and ensembles measured.
+Its "your turn" exercises pass with their solutions in place."""
 import re
 
+from notebook_checks import assert_exercises_correct
 from test_notebooks import number, outputs
 
 
@@ -36,3 +38,4 @@ def check(nb, workdir):
     ratio = number(r"\(([\d.]+) times smaller\)", text)
     predicted = number(r"the file shrinks ([\d.]+) times", text)
     assert ratio > 1.3 and abs(ratio - predicted) < 0.1
+    assert_exercises_correct(nb, "09.e1", "09.e2", "09.e3")

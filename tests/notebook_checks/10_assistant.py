@@ -1,6 +1,8 @@
 """10_assistant: SFT lifts held-out exact match from about nothing; DPO lifts the model's own held-out
 preference accuracy well above the SFT model's (the unanswerable pairs) while the chosen answers'
-log-probabilities rise; the mask trains the end token."""
+log-probabilities rise; the mask trains the end token.
+Its "your turn" exercises pass with their solutions in place."""
+from notebook_checks import assert_exercises_correct
 from test_notebooks import number, numbers, outputs
 
 
@@ -33,3 +35,4 @@ def check(nb, workdir):
     assert number(r"LoRA run: ([\d.]+) s wall", text) > 0
     images = [o for o in all_outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3, len(images)  # the final curves of %pretrain and the two %finetune runs
+    assert_exercises_correct(nb, "10.e1", "10.e2", "10.e3")
