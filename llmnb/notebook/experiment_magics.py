@@ -24,6 +24,7 @@ from llmnb.notebook.magics import register as register_training_magics
 @magics_class
 class ExperimentMagics(Magics):
     _resolve_data = LlmnbMagics._resolve_data  # a notebook variable, a file or a bundled name
+    _model_and_data = LlmnbMagics._model_and_data  # [MODEL] DATA, as %finetune reads them
 
     @magic_arguments()
     @argument("runs", metavar="RUN", nargs="+",
@@ -95,14 +96,7 @@ class ExperimentMagics(Magics):
             raise UsageError(str(e)) from None
         if not args.name.isidentifier():
             raise UsageError(f"--name {args.name!r} is not a valid Python variable name.")
-        model, data = args.model_or_data, args.data
-        if data is None:
-            model, data = "minilm", model
-        if data is None:
-            raise UsageError("Say what to sweep on: %lr_find [MODEL] DATA, e.g. %lr_find minilm reviews. See %lr_find?")
-        train = self._resolve_data(data, "training data")
-        if isinstance(model, str) and model in self.shell.user_ns and not Path(model).exists():
-            model = self.shell.user_ns[model]
+        model, train = self._model_and_data(args, "lr_find", "sweep")
         try:
             finder = lr_find(model, train, start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps, **options)
         except LlmnbError as e:

@@ -161,6 +161,19 @@ class LlmnbMagics(Magics):
             f"give a file path, or use a bundled set ({', '.join(datasets.names())}).{hint}"
         )
 
+    def _model_and_data(self, args, magic: str, verb: str):
+        """(model, training data) from `[MODEL] DATA`: MODEL defaults to minilm; a variable's value
+        (a LoadedModel or earlier result) is used for MODEL when one has that name."""
+        model, data = args.model_or_data, args.data
+        if data is None:
+            model, data = "minilm", model
+        if data is None:
+            raise UsageError(f"Say what to {verb} on: %{magic} [MODEL] DATA, e.g. %{magic} minilm reviews. See %{magic}?")
+        train = self._resolve_data(data, "training data")
+        if isinstance(model, str) and model in self.shell.user_ns and not Path(model).exists():
+            model = self.shell.user_ns[model]
+        return model, train
+
     def _expand_names(self, line: str) -> str:
         """Replace {name} and $name by the value of that notebook variable.
 
@@ -224,15 +237,8 @@ class LlmnbMagics(Magics):
             raise UsageError(f"--export {export}: give the path of a .py file to write, e.g. --export job/train.py.")
         if not name.isidentifier():
             raise UsageError(f"--name {name!r} is not a valid Python variable name.")
-        model, data = args.model_or_data, args.data
-        if data is None:
-            model, data = "minilm", model
-        if data is None:
-            raise UsageError("Say what to train on: %finetune [MODEL] DATA, e.g. %finetune minilm reviews. See %finetune?")
-        train = self._resolve_data(data, "training data")
+        model, train = self._model_and_data(args, "finetune", "train")
         evaluation = self._resolve_data(eval_name, "eval data")
-        if isinstance(model, str) and model in self.shell.user_ns and not Path(model).exists():
-            model = self.shell.user_ns[model]  # a LoadedModel or earlier result bound to a variable
         try:
             result = finetune(model, train, eval=evaluation, resume=resume, **options)
         except TrainingError as e:
