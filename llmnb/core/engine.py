@@ -66,6 +66,15 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def autocast(dtype: torch.dtype | None, device: torch.device):
+    """The mixed-precision context of `dtype` (from `choose_precision`) on `device`; none for fp32.
+    Whatever must match the training forward pass exactly (DPO's reference log-probabilities)
+    runs under this same context."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def make_optimizer(model, config: TrainConfig, device: torch.device):
     """AdamW over the weights that train; weight decay on matrices only.
 
@@ -324,9 +333,7 @@ class Engine:
         return total
 
     def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.autocast_dtype, self.device)
 
     # ------------------------------------------------------------------ logging and evaluation
     def _log(self, mean_loss: float):

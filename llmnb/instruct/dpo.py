@@ -76,6 +76,7 @@ class DPO(SFT):
     def __init__(self, config=None):
         super().__init__(config)
         self.beta = getattr(config, "beta", 0.1)
+        self.precision = getattr(config, "precision", "auto")
         self.rpo_alpha = getattr(config, "rpo_alpha", 0.0)
         self.packing = False  # a pair's two answers are compared row by row
         self.train_on_prompt = False
@@ -111,15 +112,21 @@ class DPO(SFT):
         )
 
     def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
-        """pi_ref's log-probabilities, from the starting weights, for every pair of `encs`."""
+        """pi_ref's log-probabilities, from the starting weights, for every pair of `encs`.
+
+        Computed under the autocast the engine will train and evaluate in: a reference taken in
+        fp32 while the policy runs in bf16 differs from the policy before any step (margin -0.001
+        and a reward accuracy of 0.17 at step 0 on a CPU that picks bf16; on every GPU)."""
         import numpy as np
         import torch
+
+        from llmnb.core.engine import autocast, choose_precision
 
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(choose_precision(self.precision, device), device):
                 for enc in encs:
                     reference = np.zeros((len(enc), 2), np.float32)
                     for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):

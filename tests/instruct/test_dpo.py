@@ -38,29 +38,45 @@ def test_answer_logps_sum_only_the_answer_tokens():
     assert float(answer_logps(Fixed(), ids, torch.ones_like(ids), labels)) == pytest.approx(float(expected))
 
 
+# The rejected answer is as long as the chosen one (another colour): a random model then has no
+# reason to prefer either (summed log-probs favour short answers), so preference accuracy starts
+# near one half and only training can take it to 1.
 PAIRS = [
     {"prompt": f"{name} had a {colour} ball. What colour was the ball?", "chosen": f"{colour.capitalize()}.",
-     "rejected": f"Well, it was a ball, and {name} had it, and maybe it was {other}, who knows."}
+     "rejected": f"{other.capitalize()}."}
     for name in ("Mia", "Tom", "Ben", "Ivy", "Zoe", "Sam") for colour, other in (("red", "blue"), ("green", "pink"), ("white", "brown"))
 ]
 
 
-def test_preference_tuning_raises_preference_accuracy_and_margin():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_preference_tuning_raises_preference_accuracy_and_margin(precision):
+    # bf16 autocast runs on every CPU (emulated where the CPU lacks bf16 instructions), so this
+    # checks on any machine that the reference is taken at the policy's own precision: a reference
+    # in fp32 under a bf16 policy gave a margin of -0.0013 and a reward accuracy of 0.17 at step 0.
+    from llmnb.instruct.chat import as_messages
+    from llmnb.instruct.generation import generate_answers
+
     ft = llmnb.finetune("tiny-llama", PAIRS, eval=PAIRS[:6], task="dpo", beta=0.5, lr=3e-3, max_steps=30, batch_size=6,
-                        eval_every=10, save_checkpoints=False, quiet=True)
+                        eval_every=10, save_checkpoints=False, quiet=True, precision=precision)
     evals = ft.history.dropna(subset=["eval_reward_margin"])
-    assert evals.step.iloc[0] == 0 and abs(evals.eval_reward_margin.iloc[0]) < 1e-4  # the policy starts as the reference
+    assert evals.step.iloc[0] == 0
+    assert evals.eval_reward_margin.iloc[0] == 0.0 and evals.eval_reward_accuracy.iloc[0] == 0.0  # the policy is the reference
+    assert evals.eval_loss.iloc[0] == pytest.approx(math.log(2), abs=1e-6)
+    assert evals.eval_preference_accuracy.iloc[0] < 1.0  # a random model: no reason to prefer the right colour
     assert evals.eval_reward_margin.iloc[-1] > 0.5
     assert evals.eval_loss.iloc[-1] < math.log(2)  # below the untrained loss
     assert evals.eval_preference_accuracy.iloc[-1] == 1.0
-    assert evals.eval_reward_accuracy.iloc[0] == 0.0 and evals.eval_reward_accuracy.iloc[-1] == 1.0
+    assert evals.eval_reward_accuracy.iloc[-1] == 1.0
     assert {"eval_logp_chosen", "eval_logp_rejected"} <= set(ft.history.columns)
-    assert ft.generate(PAIRS[0]["prompt"], max_new_tokens=5) is not None
+    # generate() answers in the chat template, greedily: the same words as the batched evaluation path
+    answer = ft.generate(PAIRS[0]["prompt"], max_new_tokens=5)
+    assert answer and answer == generate_answers(ft.model, ft.tokenizer, [as_messages(PAIRS[0]["prompt"], "user")], 5)[0]
     later = ft.evaluate(PAIRS[6:12])  # new pairs: no reference log-probs, so the model's own preference only
     assert set(later) == {"eval_preference_accuracy", "eval_logp_chosen", "eval_logp_rejected"}
     assert llmnb.preference_accuracy(ft, PAIRS[6:12]) == later["eval_preference_accuracy"]
     start = llmnb.finetune("tiny-llama", [{"prompt": p["prompt"], "completion": p["chosen"]} for p in PAIRS], task="sft",
-                           max_steps=1, lr=1e-9, batch_size=6, eval_generate=0, save_checkpoints=False, quiet=True)
+                           max_steps=1, lr=1e-9, batch_size=6, eval_generate=0, save_checkpoints=False, quiet=True,
+                           precision=precision)
     assert llmnb.preference_accuracy(start, PAIRS[:6]) == evals.eval_preference_accuracy.iloc[0]  # an SFT result too
     assert later["eval_preference_accuracy"] == 1.0
 
