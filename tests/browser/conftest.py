@@ -19,7 +19,10 @@ toolbar have the same classes, so one helper drives both. What differs: the URLs
 has no status bar, so "the kernel is idle" is read from the toolbar and the server instead.
 
 Set LLMNB_BROWSER_THEME=dark to run everything in the JupyterLab Dark theme (to look
-at the screenshots), LLMNB_BROWSER_HEADED=1 to watch a visible browser.
+at the screenshots), LLMNB_BROWSER_HEADED=1 to watch a visible browser,
+LLMNB_BROWSER_ARTIFACTS=<dir> to write the screenshots there instead of build/browser-artifacts,
+LLMNB_BROWSER_PROFILE=full to run the tutorials with their full profile (what `make demo` and a
+user get) instead of the short one (scripts/screenshots.py sets the last two for the README images).
 Every wait is long (60 s a step, minutes for training): the CI machine has two cores.
 """
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "build" / "browser-artifacts"
+ARTIFACTS = Path(os.environ.get("LLMNB_BROWSER_ARTIFACTS") or REPO / "build" / "browser-artifacts")
 STEP_MS = 60_000  # one UI step (open, click, render) on a loaded two-core machine
 SERVER_START_S = 120
 CHROMIUM_ARGS = [
@@ -54,6 +57,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+PROFILES = ("fast", "full")  # LLMNB_PROFILE of the tutorials: fast (2 epochs) or full (their defaults)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -140,13 +144,16 @@ def _start_server(app: str, base: Path) -> JupyterServer:
     if theme not in THEMES:
         raise pytest.UsageError(f"LLMNB_BROWSER_THEME={theme!r}: use one of {', '.join(THEMES)}")
     _write_settings(settings, theme)
+    profile = os.environ.get("LLMNB_BROWSER_PROFILE", "fast").strip().lower()
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"LLMNB_BROWSER_PROFILE={profile!r}: use one of {', '.join(PROFILES)}")
     port, token = _free_port(), os.urandom(16).hex()
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # the kernel should look like a user's kernel
     env.update(
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
-        LLMNB_PROFILE="fast",  # the quickstart trains 2 epochs
+        LLMNB_PROFILE=profile,  # fast: the quickstart trains 2 epochs (full: 4)
         JUPYTER_CONFIG_DIR=str(base / "config"),  # nobody's own Jupyter/IPython config
         JUPYTER_DATA_DIR=str(base / "data"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
