@@ -18,6 +18,13 @@ from llmnb.core.config import TrainConfig
 from llmnb.core.events import FAILED, Callback, TrainState
 
 
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's random generators (every device) from one seed."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
 class Job:
     eval_at_start = False  # evaluate the untrained model too (step 0 on the curve)
 
@@ -106,6 +113,9 @@ class Job:
         config = self.config
         self.prepare_data()
         with self.context(), MemoryPeak() as peak:
+            # Seeded before anything random is drawn (new heads, LoRA adapters, weights built
+            # from a config), so a run does not depend on what ran before it in the process.
+            seed_everything(config.seed)
             model = self.build_model()
             state = self.new_state(model)
             display = None if config.quiet else make_display("auto", plot=config.plot)

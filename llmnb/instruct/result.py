@@ -27,12 +27,10 @@ class ChatResult(FineTuneResult):
                  stream: bool = False) -> str:
         """The model's answer to `prompt` (text, or a list of messages), in the chat template;
         stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus)."""
-        from llmnb.core.threads import auto_threads, cpu_threads
         from llmnb.instruct.generation import chat_reply
 
         messages = as_messages(prompt, "user")
-        with cpu_threads(auto_threads(next(self.model.parameters()).device)):
-            return chat_reply(self.model, self.tokenizer, messages, max_new_tokens, temperature, top_p, seed, stream)
+        return chat_reply(self.model, self.tokenizer, messages, max_new_tokens, temperature, top_p, seed, stream)
 
     def chat(self, message_or_messages, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0,
              seed: int = 0) -> str:

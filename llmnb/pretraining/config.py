@@ -64,7 +64,8 @@ class PretrainConfig(TrainConfig):
     )
     seed: int = option(0, "Random seed for the corpus, the split, the weights and the batch order.", "machinery")
     threads: int | None = option(
-        None, "CPU threads while training (default: the cores not busy with other work, from the load average; at least 1).",
+        None, "CPU threads while training (default: torch's own setting, so a seeded run gives the same numbers however "
+        "busy the machine is; on a loaded machine threads=llmnb.auto_threads() is faster but not repeatable).",
         "machinery",
     )
     quiet: bool = option(False, "Print nothing (no progress, no plot, no samples): for graded or batch runs.", "display")

@@ -55,11 +55,9 @@ class PretrainResult(TrainResult):
         seed gives the same text. An empty prompt starts a new document. The context is the
         last `block_size` tokens, the length the model was trained on.
         """
-        from llmnb.core.threads import auto_threads, cpu_threads
         from llmnb.pretraining.model import generate
 
-        with cpu_threads(auto_threads(next(self.model.parameters()).device)):
-            return generate(self.model, self.tokenizer, prompt, max_new_tokens, temperature, seed, top_k, self.config.block_size)
+        return generate(self.model, self.tokenizer, prompt, max_new_tokens, temperature, seed, top_k, self.config.block_size)
 
     def save(self, directory) -> Path:
         """Write safetensors weights, the tokenizer and llmnb.json (options and perplexities).

@@ -90,9 +90,11 @@ class PretrainJob(Job):
         return self.fingerprints
 
     def context(self):
-        from llmnb.core.threads import auto_threads, cpu_threads
+        from llmnb.core.threads import cpu_threads
 
-        return cpu_threads(self.config.threads or auto_threads(self.device))
+        # Not chosen from the load average: another thread count sums in another order, so the
+        # same seed would give other losses (0.01 apart after 40 steps) on a busier machine.
+        return cpu_threads(self.config.threads)
 
     def build_model(self):
         self.model = build_model(self.tokenizer, self.config).to(self.device)

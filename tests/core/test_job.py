@@ -66,8 +66,10 @@ class LineJob(Job):
         self.order.append("finish")
 
 
-def test_a_new_job_is_one_class_and_trains(capsys):
-    config = TrainConfig(epochs=40, lr=0.05, warmup=0.0, schedule="constant", early_stopping=None, plot=False)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_new_job_is_one_class_and_trains(capsys, precision):
+    config = TrainConfig(epochs=40, lr=0.05, warmup=0.0, schedule="constant", early_stopping=None, plot=False,
+                         precision=precision)
     job = LineJob(config)
     result = job.run()
     assert job.order == ["data", "model", "plan", "result", "finish"]
@@ -75,8 +77,24 @@ def test_a_new_job_is_one_class_and_trains(capsys):
     evals = result.history.dropna(subset=["eval_loss"])
     assert evals["step"].iloc[0] == 0  # eval_at_start: the untrained model is on the curve
     assert evals["eval_loss"].iloc[-1] < evals["eval_loss"].iloc[0] / 20
-    assert result.status == "finished" and result.best_step == 160
+    assert result.status == "finished"
+    # The best weights are those of the lowest evaluation; in fp32 the loss falls to the last step,
+    # in bf16 it reaches the rounding floor earlier and may wobble there.
+    assert result.best_step == evals["step"].iloc[evals["eval_loss"].argmin()]
+    assert result.best_step == 160 or precision == "bf16"
     assert result.metrics["eval_loss"] == pytest.approx(evals["eval_loss"].min())
+
+
+def test_a_seeded_job_repeats_whatever_ran_before_it():
+    # The model is built inside the run, from the job's seed: not from whatever state the global
+    # generator was left in by earlier cells or tests (seen: best_step 160, then 152 in a full suite).
+    config = TrainConfig(epochs=10, lr=0.05, warmup=0.0, schedule="constant", early_stopping=None, quiet=True)
+    first = LineJob(config).run()
+    torch.rand(1000)  # an earlier cell that drew random numbers
+    second = LineJob(config).run()
+    assert second.history["train_loss"].dropna().tolist() == first.history["train_loss"].dropna().tolist()
+    other = LineJob(config.replace(seed=1)).run()
+    assert other.history["train_loss"].dropna().tolist() != first.history["train_loss"].dropna().tolist()
 
 
 def test_a_failed_run_still_hands_back_its_result():

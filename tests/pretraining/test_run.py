@@ -202,6 +202,27 @@ def test_plot_and_threads_restored(run):
     assert "perplexity (validation)" in titles
 
 
+def test_a_seeded_run_gives_the_same_numbers_on_a_busy_machine(monkeypatch):
+    # The thread count is not read from the load average: another count sums in another order,
+    # and the same seed gave losses 0.01 apart (1 thread on a busy machine, 2 on an idle one).
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as on an idle 2-core machine (a test worker may run with 1)
+    try:
+        options = dict(QUICK, max_steps=8, eval_every=4, corpus_chars=20_000)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        idle = pretrain(**options).history
+        monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+        busy = pretrain(**options).history
+    finally:
+        torch.set_num_threads(before)
+    assert busy["train_loss"].dropna().tolist() == idle["train_loss"].dropna().tolist()
+    assert busy["eval_loss"].dropna().tolist() == idle["eval_loss"].dropna().tolist()
+
+
 def test_llmnb_pretrain_is_callable_even_after_importing_the_module():
     import llmnb.pretraining.run  # noqa: F401  (binds llmnb.pretraining.run, must leave llmnb.pretrain alone)
 
