@@ -188,7 +188,10 @@ def test_compression_and_explain_take_a_lora_result(easy_rows, easy_eval_rows, t
     assert report.accuracy_after is not None and report.accuracy_before == pytest.approx(ft.evaluate(easy_eval_rows)["eval_accuracy"])
     pruned = llmnb.prune(ft, 0.3, eval_data=easy_eval_rows)
     assert pruned.sparsity == pytest.approx(0.3, abs=1e-3) and pruned.accuracy_after is not None
-    assert llmnb.explain(ft, "the staff were wonderful", layer=0, head=1).saliency is not None
+    explained = llmnb.explain(ft, "the staff were wonderful", layer=0, head=1)
+    words = [i for i, special in enumerate(explained.special) if not special]
+    assert len(explained.saliency) == len(explained.tokens) == explained.attention.shape[0] and len(words) == 4
+    assert max(abs(explained.saliency[i]) for i in words) == pytest.approx(1.0)  # scaled by the strongest word
     # Adapters of a model built from a config cannot be reloaded alone: the message says what to save instead.
     with pytest.raises(llmnb.ModelNotFoundError, match="merge"):
         llmnb.load_model(str(ft.save(tmp_path / "adapter")))

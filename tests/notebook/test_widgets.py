@@ -156,6 +156,7 @@ def _descendants(box):
 
 def test_picker_offers_only_model_and_head_pairs_that_load():
     """tiny-gpt2 and tiny-t5 were offered, and failed to load with every head the picker has."""
+    from llmnb.core.models import AUTO_CLASSES
     from llmnb.notebook.widgets import HEADS
 
     picker = llmnb.ModelPicker(shell=fake_shell())
@@ -168,7 +169,12 @@ def test_picker_offers_only_model_and_head_pairs_that_load():
             continue  # the real model: loading it with each head is covered by test_models
         for head in heads:
             picker.alias.value, picker.task.value = alias, head
-            assert picker.load() is not None, (alias, head, picker.status.value)
+            loaded = picker.load()
+            assert loaded is not None, (alias, head, picker.status.value)
+            # the head asked for (AutoModelForSequenceClassification -> ...ForSequenceClassification), bound by name
+            wanted = AUTO_CLASSES[head].removeprefix("AutoModel")
+            assert type(loaded.model).__name__.endswith(wanted) and ("For" in type(loaded.model).__name__) == bool(wanted)
+            assert (loaded.name, loaded.task) == (alias, head) and picker.shell.user_ns[picker.var_name.value] is loaded
     with pytest.raises(llmnb.ConfigError, match="not a head the picker loads"):
         llmnb.ModelPicker(task="causal-lm", shell=fake_shell())
 

@@ -29,9 +29,20 @@ def test_times_a_block():
     with llmnb.measure() as cost:
         burn(0.2)
         time.sleep(0.1)
-    assert cost.seconds >= 0.3
-    assert 0.15 <= cost.cpu_seconds < cost.seconds  # the sleep costs wall time, not CPU time
+    # Lower bounds only: a busy machine makes a block take longer, never shorter.
+    assert cost.seconds >= 0.3 and cost.cpu_seconds >= 0.2
     assert "s wall" in str(cost) and set(cost.as_dict()) >= {"seconds", "cpu_seconds", "peak_rss_mb", "added_rss_mb"}
+
+
+def test_wall_time_and_cpu_time_come_from_their_own_clocks(monkeypatch):
+    # Clocks that move only when told: the block computes for 0.2 s and waits 0.1 s.
+    wall, cpu = [1000.0], [50.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: wall[0])
+    monkeypatch.setattr(time, "process_time", lambda: cpu[0])
+    with llmnb.measure() as cost:
+        wall[0] += 0.3
+        cpu[0] += 0.2
+    assert cost.seconds == pytest.approx(0.3) and cost.cpu_seconds == pytest.approx(0.2)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux-only")
@@ -60,7 +71,7 @@ def test_exceptions_pass_through_and_numbers_are_kept():
         with llmnb.measure() as cost:
             time.sleep(0.2)
             raise KeyError("x")
-    assert 0.2 <= cost.seconds < 30  # the block's time was still measured
+    assert cost.seconds >= 0.2  # the block's time was still measured
 
 
 def test_bad_interval():
