@@ -66,14 +66,28 @@ class PeakMemory(threading.Thread):
         return self.peak_mb
 
 
-def execute(path: Path, workdir: Path):
+def execute(path: Path, workdir: Path, values: dict | None = None):
+    """Run the notebook at `path` in a fresh kernel (fast profile) in `workdir`.
+
+    `values` (name -> expression, or name -> (cell, expression)) are then evaluated in the kernel's
+    namespace and kept in `nb.metadata["values"]`, so checks read the notebook's own objects, not
+    numbers in its prose. An expression is evaluated after the last cell, or right after the first
+    code cell whose source contains `cell` (for objects a later cell deletes)."""
     nb = nbformat.read(path, as_version=4)
+    reads: dict[int, dict[str, str]] = {}
+    for name, spec in (values or {}).items():
+        after, expression = spec if isinstance(spec, tuple) else (None, spec)
+        index = len(nb.cells) - 1 if after is None else next(
+            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and after in c.source), None)
+        assert index is not None, f"{path.name}: no code cell contains {after!r} (value {name!r})"
+        reads.setdefault(index, {})[name] = expression
     # The kernel inherits this process's environment: the fast profile, and no MPLBACKEND=Agg
     # (which conftest sets for the tests) so that plots render inline as in a learner's kernel.
     saved = {key: os.environ.get(key) for key in ("LLMNB_PROFILE", "MPLBACKEND")}
     os.environ["LLMNB_PROFILE"] = "fast"
     os.environ.pop("MPLBACKEND", None)
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    found = {}
     try:
         with client.setup_kernel():
             memory = PeakMemory(client.km.provisioner.process.pid)
@@ -81,6 +95,8 @@ def execute(path: Path, workdir: Path):
             try:
                 for index, cell in enumerate(nb.cells):
                     client.execute_cell(cell, index)
+                    if index in reads:
+                        found.update(read_kernel_values(client, reads[index]))
             finally:
                 nb.metadata["peak_memory_mb"] = memory.stop()
     finally:
@@ -89,7 +105,20 @@ def execute(path: Path, workdir: Path):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    nb.metadata["values"] = found
     return nb
+
+
+def read_kernel_values(client, expressions: dict[str, str]) -> dict:
+    """`expressions` evaluated in the running kernel, through a cell that is not part of the notebook."""
+    from nbformat.v4 import new_code_cell
+
+    from llmnb.classroom.values import new_nonce, read_values, values_cell
+
+    nonce = new_nonce()
+    reader = new_code_cell(values_cell(expressions, nonce))
+    client.execute_cell(reader, 0, store_history=False)
+    return read_values(reader.outputs, nonce) or {}
 
 
 def outputs(nb):
@@ -116,21 +145,23 @@ def test_notebooks_are_stored_without_outputs():
 
 
 def notebook_check(stem):
-    """`check(nb, workdir)` from tests/notebook_checks/<stem>.py, or None when the notebook has none."""
+    """tests/notebook_checks/<stem>.py as a module (its `check(nb, workdir, values)` and `VALUES`),
+    or None when the notebook has none."""
     file = Path(__file__).parent / "notebook_checks" / f"{stem}.py"
     if not file.exists():
         return None
     spec = importlib.util.spec_from_file_location(f"notebook_checks_{stem}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.check
+    return module
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_clean(path, tmp_path):
     began = time.perf_counter()
-    nb = execute(path, tmp_path)
+    check = notebook_check(path.stem)
+    nb = execute(path, tmp_path, getattr(check, "VALUES", None))
     # One line per notebook for the record (time and memory are budgets of issue 3).
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     with REPORT.open("a") as f:
@@ -148,6 +179,8 @@ def test_notebook_runs_clean(path, tmp_path):
         f"{path.name} peaked at {nb.metadata['peak_memory_mb']:.0f} MiB (kernel and its child processes); "
         f"its budget is {budget} MiB (Binder's 2 GiB, less the Jupyter server)"
     )
-    check = notebook_check(path.stem)
     if check is not None:
-        check(nb, tmp_path)
+        values = nb.metadata.get("values") or {}
+        failed = {k: v["error"] for k, v in values.items() if isinstance(v, dict) and set(v) == {"error"}}
+        assert not failed and len(values) == len(getattr(check, "VALUES", {})), f"values not read from the kernel: {failed or values}"
+        check.check(nb, tmp_path, values)
