@@ -4,7 +4,7 @@ from notebook_checks import assert_exercises_correct
 from test_notebooks import outputs
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     all_outputs = outputs(nb)
     assert any("image/png" in o.get("data", {}) for o in all_outputs), "no static curve image"
     html = " ".join(o.get("data", {}).get("text/html", "") for o in all_outputs)

@@ -2,5 +2,5 @@
 from notebook_checks import assert_exercises_correct
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     assert_exercises_correct(nb, "01.e1", "01.e2", "01.e3")

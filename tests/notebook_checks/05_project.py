@@ -2,5 +2,5 @@
 from notebook_checks import assert_exercises_correct
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     assert_exercises_correct(nb, "05.e1", "05.e2")

@@ -10,7 +10,7 @@ def _text(nb):
         o.get("data", {}).get("text/plain", "") for o in outputs(nb) if o.output_type in ("execute_result", "display_data"))
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     text = _text(nb)
     images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 5, "expected the static curves of %pretrain and four %finetune runs"

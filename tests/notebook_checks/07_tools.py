@@ -6,7 +6,7 @@ from notebook_checks import assert_exercises_correct
 from test_notebooks import outputs
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     text = "\n".join(o.get("text", "") for o in outputs(nb) if o.output_type == "stream")
     assert any("image/png" in o.get("data", {}) for o in outputs(nb)), "no static curve of the Trainer run"
     # peft: a small share of the weights trains

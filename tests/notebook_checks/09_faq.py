@@ -6,7 +6,7 @@ from notebook_checks import assert_exercises_correct
 from test_notebooks import number, outputs
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     all_outputs = outputs(nb)
     text = "".join(o.get("text", "") for o in all_outputs if o.get("output_type") == "stream")
     html = " ".join(o.get("data", {}).get("text/html", "") for o in all_outputs)

@@ -6,7 +6,7 @@ from notebook_checks import assert_exercises_correct
 from test_notebooks import number, numbers, outputs
 
 
-def check(nb, workdir):
+def check(nb, workdir, values):
     all_outputs = outputs(nb)
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in all_outputs)
     stderr = [o["text"] for o in all_outputs if o.get("name") == "stderr"]

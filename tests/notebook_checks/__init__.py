@@ -1,5 +1,6 @@
 """What each tutorial must show beyond running clean: tests/notebook_checks/<notebook stem>.py
-defines `check(nb, workdir)`, called by tests/test_notebooks.py after the notebook ran."""
+defines `check(nb, workdir, values)`, called by tests/test_notebooks.py after the notebook ran;
+`values` holds what its `VALUES` (name -> expression) evaluated to in the notebook's kernel."""
 import re
 
 
