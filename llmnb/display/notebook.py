@@ -4,6 +4,11 @@ Plain HTML + inline SVG rather than ipywidgets: widget state is lost when a
 notebook is saved and reopened, while the last HTML update is stored in the
 notebook and still shows how the run went. At the end the chart is also sent as
 a PNG, which renders everywhere (GitHub, nbviewer, untrusted notebooks).
+
+The PNG is matplotlib's work, kept off the training thread: matplotlib is imported
+and warmed up on a background thread when the run begins (`plot.CHARTS`), and the
+final chart is drawn there as soon as the last planned evaluation is in, so the
+end of the run waits for as little of it as possible.
 """
 from __future__ import annotations
 
@@ -73,9 +78,12 @@ class NotebookDisplay(Callback):
         self._handle = None
         self._last_draw = -math.inf
         self.draws = 0  # redraws in the current run, including the first display
+        self._final = None  # (what the chart shows, Future of its PNG) drawn ahead of the end
 
     def on_train_begin(self, state: TrainState) -> None:
-        self._handle, self.draws = None, 0  # a new run gets its own output area
+        self._handle, self.draws, self._final = None, 0, None  # a new run gets its own output area
+        if self.plot:
+            _charts().warm_up()  # matplotlib's import and first draw, while the run trains
         self._draw(state, force=True)
 
     def on_log(self, state: TrainState, row: dict[str, Any]) -> None:
@@ -83,6 +91,9 @@ class NotebookDisplay(Callback):
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
         self._draw(state, force=True)  # evaluations are rare and are what people wait for
+        if self.plot and state.max_steps and state.step >= state.max_steps:
+            # The last planned evaluation: the curve is final unless something follows it.
+            self._final = self._draw_png(state, x_end=state.step)
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._draw(state)
@@ -122,12 +133,32 @@ class NotebookDisplay(Callback):
         return self._display_fn(obj, **kwargs)
 
     def _final_png(self, state: TrainState) -> bytes | None:
+        """The PNG of the final curve: the one drawn ahead if nothing changed since, else drawn now
+        (on the chart thread, which has matplotlib warmed up by then)."""
+        final, self._final = self._final, None
+        if final is None or final[0] != _chart_key(state, _x_end(state)):
+            final = self._draw_png(state, x_end=_x_end(state))
         try:
-            from llmnb.display.plot import png_bytes
-
-            return png_bytes(state.history, state.metric_name, best_step=state.best_step, max_step=_x_end(state))
+            return final[1].result()
         except ImportError:  # no matplotlib: the SVG stays as the record of the run
             return None
+
+    @staticmethod
+    def _draw_png(state: TrainState, x_end: int | None) -> tuple:
+        """(what the chart shows, Future of its PNG), queued on the chart thread."""
+        future = _charts().png(state.history, state.metric_name, best_step=state.best_step, max_step=x_end)
+        return _chart_key(state, x_end), future
+
+
+def _charts():
+    from llmnb.display.plot import CHARTS
+
+    return CHARTS
+
+
+def _chart_key(state: TrainState, x_end: int | None) -> tuple:
+    """What the chart of `state` shows (history rows are only ever appended, never changed)."""
+    return len(state.history), state.best_step, x_end, state.metric_name
 
 
 def render_html(state: TrainState, chart: bool = True) -> str:

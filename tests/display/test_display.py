@@ -9,11 +9,13 @@ import io
 import math
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from llmnb.core.events import FINISHED, INTERRUPTED, STOPPED_EARLY, TrainState
+from llmnb.display import plot
 from llmnb.display import (
     ConsoleDisplay,
     NotebookDisplay,
@@ -217,10 +219,70 @@ def test_notebook_uses_one_output_area_and_ends_with_png():
     assert "<svg" not in final  # the PNG replaces the SVG: no chart shown twice
 
 
-def test_notebook_without_plot_has_no_chart():
+@pytest.fixture
+def charts(monkeypatch):
+    """A chart thread of the test's own; `drawn` notes (thread, history rows, x end) of each
+    matplotlib chart drawn, on any thread."""
+    charts, drawn = plot.ChartThread(), []
+    real = plot.NotebookChart.png
+
+    def png(self, history, metric_name=None, **options):
+        drawn.append((threading.current_thread().name, len(history), options.get("max_step")))
+        return real(self, history, metric_name, **options)
+
+    monkeypatch.setattr(plot.NotebookChart, "png", png)
+    monkeypatch.setattr(plot, "CHARTS", charts)
+    charts.drawn = drawn
+    return charts
+
+
+def test_final_png_is_drawn_off_the_training_thread_at_the_last_evaluation(charts):
+    fake, state = FakeDisplay(), make_state()
+    nb = NotebookDisplay(display_fn=fake, clock=FakeClock())
+    nb.on_train_begin(state)
+    assert charts.warm_up().result(timeout=60) is not None  # matplotlib warmed up while the run trains
+    run_events(nb, state, steps=200, evals=(100, 200))
+    # Drawn once, on the chart thread, when the last planned evaluation came in; that drawing is shown.
+    assert charts.drawn[1:] == [("llmnb-chart", len(state.history), 200)]
+    (image,) = fake.images()
+    assert image.data == plot.png_bytes(state.history, "eval_accuracy", best_step=200, max_step=200)
+
+
+def test_final_png_is_drawn_again_when_the_curve_changed_after_the_last_evaluation(charts):
+    fake, state = FakeDisplay(), make_state(max_steps=20)
+    nb = NotebookDisplay(display_fn=fake, clock=FakeClock())
+    nb.on_train_begin(state)
+    for step in range(1, 21):
+        nb.on_log(state, log_row(state, step))
+    nb.on_evaluate(state, eval_row(state, 0.9))
+    log_row(state, 20)  # one more row after the chart was drawn ahead
+    state.status = FINISHED
+    nb.on_train_end(state)
+    assert charts.drawn[1:] == [("llmnb-chart", len(state.history) - 1, 20), ("llmnb-chart", len(state.history), 20)]
+    assert fake.images()[0].data == plot.png_bytes(state.history, "eval_accuracy", best_step=20, max_step=20)
+
+
+def test_stopped_run_ends_its_chart_where_it_stopped(charts):
+    fake, state = FakeDisplay(), make_state()
+    run_events(NotebookDisplay(display_fn=fake, clock=FakeClock()), state, evals=(100,), status=STOPPED_EARLY, stop_at=150)
+    assert charts.drawn[1:] == [("llmnb-chart", len(state.history), 150)] and len(fake.images()) == 1
+
+
+def test_without_matplotlib_the_svg_stays(charts, monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(plot.NotebookChart, "png", missing)
+    fake = FakeDisplay()
+    run_events(NotebookDisplay(display_fn=fake, clock=FakeClock()), make_state())
+    assert not fake.images() and "<svg" in fake.htmls()[-1] and "finished" in fake.htmls()[-1]
+
+
+def test_notebook_without_plot_has_no_chart(charts):
     fake = FakeDisplay()
     run_events(NotebookDisplay(plot=False, display_fn=fake, clock=FakeClock()), make_state())
     assert not fake.images() and not any("<svg" in h for h in fake.htmls())
+    assert charts._thread is None  # no chart thread, no matplotlib
 
 
 def test_notebook_interrupt_forces_redraw_and_shows_interrupted():
