@@ -1,8 +1,11 @@
-"""Model FLOP utilisation (MFU) of llmnb's training engine on a CUDA GPU, BERT-base sized.
+"""gpu: model FLOP utilisation (MFU) of llmnb's training engine on a CUDA GPU, BERT-base sized.
 
     .venv/bin/python benchmarks/gpu.py                      # seq 128 and 512, 30 timed steps each
     .venv/bin/python benchmarks/gpu.py --seq 256 --steps 50 --tokens 32768
     .venv/bin/python benchmarks/gpu.py --smoke              # CPU, tiny model: checks the script runs
+
+As a section of run.py (`run(quick)`): on a machine without a CUDA GPU it measures nothing and
+says so; with one, seq 128 and 512 (quick: 15 timed steps x 2 rounds).
 
 Nothing is downloaded: the model is `BertForSequenceClassification(BertConfig())` (BERT-base:
 12 layers, 768 wide, 110 M parameters) with random weights, fed random token ids, every row
@@ -27,20 +30,22 @@ import time
 import common  # noqa: F401  (offline environment first)
 import torch  # noqa: E402
 from common import (
+    Section,
     interleave,
-    matmul_flops,
     median,
     non_embedding_parameters,
     paired_ratio,
-    train_plain,
     versions,
 )
+from engine import matmul_flops, train_plain
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
 from llmnb.core.engine import Engine  # noqa: E402
 from llmnb.finetuning.config import FineTuneConfig  # noqa: E402
 
 LR = 1e-4
+SETTINGS = {"quick": dict(seq=[128, 512], tokens=16384, steps=15, rounds=2), "full": dict(seq=[128, 512], tokens=16384, steps=30, rounds=3),
+            "smoke": dict(seq=[32], tokens=128, steps=2, rounds=1)}
 
 
 def make_batches(config, seq, rows, steps, seed=0):
@@ -121,6 +126,41 @@ def measure(seq, rows, steps, rounds, device, model_config, warmup_steps=3):
     }
 
 
+def no_gpu_reason() -> str | None:
+    if torch.cuda.is_available():
+        return None if torch.cuda.is_bf16_supported() else f"{torch.cuda.get_device_name()} does not support bf16, which this measures"
+    return (f"no CUDA GPU here (torch.cuda.is_available() is False; torch {torch.__version__}, CUDA build: "
+            f"{torch.version.cuda or 'no'}): nothing measured; run benchmarks/gpu.py on a machine with an NVIDIA GPU")
+
+
+def measure_all(seqs, tokens, steps, rounds, device, model_config) -> list[dict]:
+    return [measure(seq, max(1, tokens // seq), steps, rounds, device, model_config) for seq in seqs]
+
+
+def run(quick: bool) -> Section:
+    reason = no_gpu_reason() if common.mode(quick) != "smoke" else None
+    if reason:
+        return Section({"gpu": "no GPU"}, [], reason)
+    settings = common.pick(SETTINGS, quick)
+    if common.mode(quick) == "smoke":
+        device, model_config = torch.device("cpu"), BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2,
+                                                              intermediate_size=128, num_labels=2)
+    else:
+        device, model_config = torch.device("cuda"), BertConfig(num_labels=2)
+        torch.backends.cuda.matmul.allow_tf32 = True
+    rows = measure_all(settings["seq"], settings["tokens"], settings["steps"], settings["rounds"], device, model_config)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke test)"
+    summary = {
+        "gpu": name,
+        "gpu_mfu": {r["seq"]: round(r["mfu"], 4) for r in rows},
+        "gpu_mfu_with_attention": {r["seq"]: round(r["mfu_with_attention"], 4) for r in rows},
+        "gpu_overhead_vs_plain": {r["seq"]: round(r["overhead_vs_plain"], 4) for r in rows},
+    }
+    timed = (f"BERT-base from BertConfig() on {name}, bf16 autocast, fused AdamW: Engine vs a plain loop and a bf16 matmul peak, "
+             f"seq {settings['seq']}, {settings['steps']} steps x {settings['rounds']} round(s)")
+    return Section(summary, rows, timed)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seq", type=int, nargs="+", default=[128, 512], help="sequence lengths (default 128 512)")
@@ -149,9 +189,7 @@ def main():
 
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke test)"
     print(f"llmnb GPU benchmark on {name}: BERT-base from BertConfig(), bf16 autocast, fused AdamW", flush=True)
-    rows = []
-    for seq in args.seq:
-        rows.append(measure(seq, max(1, args.tokens // seq), args.steps, args.rounds, device, model_config))
+    rows = measure_all(args.seq, args.tokens, args.steps, args.rounds, device, model_config)
 
     print(f"\n{'seq':>5}{'rows':>6}{'tokens/s':>12}{'TFLOP/s':>9}{'peak':>8}{'MFU':>7}{'MFU+attn':>10}{'plain MFU':>11}{'llmnb/plain':>13}")
     for r in rows:

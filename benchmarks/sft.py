@@ -1,6 +1,7 @@
-"""Instruction tuning, timed side by side in one process: packing, and the engine's cost.
+"""sft: instruction tuning, timed side by side in one process: packing, and the engine's cost.
 
     .venv/bin/python benchmarks/sft.py              # 3 rounds of 100 steps per contender
+    .venv/bin/python benchmarks/sft.py --quick      # 2 rounds of 60 steps (run.py --quick)
     .venv/bin/python benchmarks/sft.py --rounds 1 --steps 20
 
 Model: llmnb's GPT (2 layers x 128, context 128) with its byte-level tokenizer, the shape that
@@ -24,11 +25,14 @@ import argparse
 import statistics
 import time
 
+import common
 import torch
+from common import Section
 
 import llmnb
 
 BATCH, LENGTH = 16, 128
+SETTINGS = {"quick": dict(rounds=2, steps=60), "full": dict(rounds=3, steps=100), "smoke": dict(rounds=1, steps=3)}
 
 
 def base_model():
@@ -76,10 +80,11 @@ def plain_tokens_per_s(gpt, steps):
     return tokens / (time.perf_counter() - start)
 
 
-def sft_section(rounds: int = 3, steps: int = 100, log=print) -> dict:
+def measure(rounds: int = 3, steps: int = 100) -> tuple[dict, list[dict]]:
+    """(figures, one row of tokens/s per round) of `rounds` rounds of the four contenders."""
     gpt = base_model()
     llmnb_tokens_per_s(gpt, 3, True)  # warm-up: first-call costs out of the timed rounds
-    packing, naive, overhead = [], [], []
+    packing, naive, overhead, rows = [], [], [], []
     for r in range(rounds):
         order = ["packed", "padded", "naive", "plain"]
         order = order[r % 4 :] + order[: r % 4]
@@ -92,8 +97,9 @@ def sft_section(rounds: int = 3, steps: int = 100, log=print) -> dict:
         packing.append(float(speed["packed"] / speed["padded"]))
         naive.append(float(speed["packed"] / speed["naive"]))
         overhead.append(float(speed["plain"] / speed["packed"]))
-        log(f"  sft round {r + 1}: tokens/s " + ", ".join(f"{k} {v:.0f}" for k, v in speed.items()))
-    return {
+        rows.append({"round": r + 1, **{f"{k} tok/s": round(v, 1) for k, v in speed.items()}})
+        common.log(f"  sft round {r + 1}: tokens/s " + ", ".join(f"{k} {v:.0f}" for k, v in speed.items()))
+    figures = {
         "packing_speedup": statistics.median(packing),
         "packing_speedup_vs_naive": statistics.median(naive),
         "sft_overhead_vs_plain": statistics.median(overhead),
@@ -101,13 +107,33 @@ def sft_section(rounds: int = 3, steps: int = 100, log=print) -> dict:
                        "overhead": [round(x, 3) for x in overhead]},
         "sft_steps": steps, "sft_rounds": rounds,
     }
+    return figures, rows
+
+
+def run(quick: bool) -> Section:
+    settings = common.pick(SETTINGS, quick)
+    figures, rows = measure(settings["rounds"], settings["steps"])
+    spread = figures["sft_spread"]
+    notes = {
+        "packing_speedup": ("sft real tokens/s: packed / padded (length-grouped)",
+                            f"per round {spread['packing']}; vs naive padding {figures['packing_speedup_vs_naive']:.3f}; "
+                            f"{settings['steps']} steps x {settings['rounds']} round(s), bundled instructions, GPT 2x128"),
+        "sft_overhead_vs_plain": ("finetune(task='sft') / hand-written loop, same packed batches", f"per round {spread['overhead']}"),
+    }
+    timed = (f"finetune(task='sft') packed, padded (length-grouped), naively padded, and a hand-written loop on the packed batches, "
+             f"{settings['steps']} steps x {settings['rounds']} round(s), chapter 10's GPT")
+    return Section(figures, rows, timed, notes)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 60 steps")
+    parser.add_argument("--smoke", action="store_true", help="3 steps: checks that it runs")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args()
-    found = sft_section(args.rounds, args.steps)
-    for key, value in found.items():
-        print(f"{key:<26} {value}")
+    common.MODE = "smoke" if args.smoke else None
+    settings = common.pick(SETTINGS, args.quick)
+    SETTINGS[common.mode(args.quick)] = {"rounds": args.rounds or settings["rounds"], "steps": args.steps or settings["steps"]}
+    common.set_threads("auto")
+    common.print_section("sft", run(args.quick))

@@ -32,7 +32,7 @@ import sys
 import time  # noqa: E402
 
 import common  # noqa: F401  (offline environment, this checkout's llmnb on sys.path)
-from common import cpu_name, set_threads, versions  # noqa: I001
+from common import Section, cpu_name, set_threads, versions  # noqa: I001
 
 CONTENDERS = {
     "full": {},
@@ -101,6 +101,35 @@ def table(runs, names) -> str:
     return "\n".join(lines)
 
 
+def measure(names, seeds, threads, options) -> list[dict]:
+    """One child run per contender and seed, the order of the contenders rotating every seed."""
+    runs = []
+    for r, seed in enumerate(seeds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            row = {"strategy": name, "seed": seed, **run_child(threads, {**CONTENDERS[name], **options, "seed": seed})}
+            runs.append(row)
+            print(f"  seed {seed:<3} {name:<16} accuracy {row['accuracy']:.4f}  trainable {row['trainable']:,} of {row['total']:,}  "
+                  f"lr {row['lr']:g}  {row['steps']} steps  wall {row['wall_s']:.1f} s  CPU {row['cpu_s']:.1f} s  "
+                  f"peak RSS {row['peak_rss_mb']:.0f} MB (+{row['rise_mb']:.0f})  {row['precision']}", flush=True)
+    return runs
+
+
+def run(quick: bool) -> Section:
+    """The quick / full / smoke set of contenders and seeds, as a section of run.py (--only strategies)."""
+    import torch
+
+    settings = SETTINGS[common.mode(quick)]
+    names = settings["contenders"]
+    runs = measure(names, settings["seeds"], torch.get_num_threads(), settings["options"])
+    summary = {"strategies": {name: {"accuracy": round(statistics.mean(r["accuracy"] for r in runs if r["strategy"] == name), 4),
+                                     "cpu_s": round(statistics.median(r["cpu_s"] for r in runs if r["strategy"] == name), 1),
+                                     "rise_mb": round(statistics.median(r["rise_mb"] for r in runs if r["strategy"] == name))}
+                              for name in names}}
+    timed = f"llmnb.finetune with {', '.join(names)} on MiniLM, seeds {settings['seeds']}, each in a fresh process"
+    return Section(summary, runs, timed)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="full, freeze=2 and LoRA, one seed")
@@ -119,15 +148,7 @@ def main():
     threads, load = set_threads(args.threads)
     print(f"strategies ({mode}): {', '.join(names)}; seeds {seeds}; {threads} thread(s), load average {load:.1f}, {cpu_name()}", flush=True)
     started = time.perf_counter()
-    runs = []
-    for r, seed in enumerate(seeds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            row = {"strategy": name, "seed": seed, **run_child(threads, {**CONTENDERS[name], **settings["options"], "seed": seed})}
-            runs.append(row)
-            print(f"  seed {seed:<3} {name:<16} accuracy {row['accuracy']:.4f}  trainable {row['trainable']:,} of {row['total']:,}  "
-                  f"lr {row['lr']:g}  {row['steps']} steps  wall {row['wall_s']:.1f} s  CPU {row['cpu_s']:.1f} s  "
-                  f"peak RSS {row['peak_rss_mb']:.0f} MB (+{row['rise_mb']:.0f})  {row['precision']}", flush=True)
+    runs = measure(names, seeds, threads, settings["options"])
     print()
     print(table(runs, names))
     print(f"\n{len(runs)} runs in {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.1f}")
