@@ -18,6 +18,10 @@ Notebooks add their own exercises with `register(Exercise(...))`, using the chec
 
 While `python -m llmnb.classroom grade` runs a notebook, LLMNB_GRADE_LOG names a file: every
 check appends one JSON line {"id", "ok", "question"} to it, which is how the grader reads results.
+
+For a grader that decides marks outside the student's kernel, every checker also says how:
+`gradable` turns an answer into plain values, `key_of` gives the key from the instructor's run,
+and `judge` compares the two with plain Python.
 """
 from __future__ import annotations
 
@@ -82,28 +86,118 @@ def fingerprint(value, ordered: bool = False) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _matches(key: str, expected, to_key: Callable[[Any], str]) -> bool:
-    """`key` against a `Hidden` fingerprint, a plain value, or a function computing the value."""
-    if isinstance(expected, Hidden):
-        return hashlib.sha256(key.encode("utf-8")).hexdigest() == expected.sha256
-    return key == to_key(expected() if callable(expected) else expected)
+# ---- checkers: each is a function answer -> bool that raises WrongForm for a wrong type, and
+# says how a grader decides without the student's kernel (llmnb.classroom): `gradable(answer)`
+# turns an answer into plain JSON values (in the kernel), `key(reference)` gives the instructor's
+# key (in the instructor's kernel), and `judge(key, value)` compares the two in the grader's own
+# process. For value checkers `checker(answer)` is that same judgement, so the two cannot differ.
+
+class Checker:
+    """The checkers' shared behaviour; `number`, `choice`, `items`, `text` and `predicate` build them."""
+
+    form = "the kind of object the question asks for"
+
+    def gradable(self, answer):
+        raise NotImplementedError
+
+    def key(self, reference=None) -> dict:
+        raise NotImplementedError
+
+    def __call__(self, answer) -> bool:
+        return judge(self.key(), self.gradable(answer))
 
 
-# ---- checkers: each returns a function answer -> bool that raises WrongForm for a wrong type
+def _exact_key(value: str) -> dict:
+    return {"kind": "exact", "sha256": hashlib.sha256(value.encode("utf-8")).hexdigest()}
+
+
+class _Number(Checker):
+    def __init__(self, expected, rel, tol, form):
+        self.expected, self.rel, self.tol, self.form = expected, rel, tol, form
+
+    def gradable(self, answer) -> float:
+        if isinstance(answer, (str, bytes, bool)):
+            raise WrongForm(self.form)
+        try:
+            return float(answer)  # ints, floats, numpy numbers, one-element tensors
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a many-element tensor
+            raise WrongForm(self.form) from None
+
+    def key(self, reference=None) -> dict:
+        want = float(self.expected() if callable(self.expected) else self.expected)
+        return {"kind": "number", "value": want, "rel": self.rel, "tol": self.tol}
+
+
+class _Exact(Checker):
+    """An answer turned into a normalised string (`to_key`) and compared with the expected one's."""
+
+    def __init__(self, expected, to_key, form):
+        self.expected, self.to_key, self.form = expected, to_key, form
+
+    def key(self, reference=None) -> dict:
+        if isinstance(self.expected, Hidden):
+            return {"kind": "exact", "sha256": self.expected.sha256}
+        return _exact_key(self.to_key(self.expected() if callable(self.expected) else self.expected))
+
+
+class _Choice(_Exact):
+    def __init__(self, labels, expected):
+        super().__init__(expected, _norm, "one of the letters " + ", ".join(labels))
+        self.labels = labels
+
+    def gradable(self, answer) -> str:
+        given = _norm(answer).strip("().: ") if isinstance(answer, str) else None
+        letter = next((k for k, v in self.labels.items() if given in (k, v)), None)
+        if letter is None:
+            raise WrongForm(self.form)
+        return letter
+
+
+class _Items(_Exact):
+    def __init__(self, expected, ordered, form):
+        super().__init__(expected, lambda e: _item_key(list(e), ordered), form)
+        self.ordered = ordered
+
+    def gradable(self, answer) -> str:
+        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+            raise WrongForm(self.form)
+        return _item_key(list(answer), self.ordered)
+
+
+class _Text(_Exact):
+    def __init__(self, expected, form):
+        super().__init__(expected, _norm, form)
+
+    def gradable(self, answer) -> str:
+        if not isinstance(answer, str):
+            raise WrongForm(self.form)
+        return _norm(answer)
+
+
+class _Predicate(Checker):
+    def __init__(self, fn, form, probe, tol):
+        self.fn, self.form, self.probe, self.tol = fn, form, probe, tol
+
+    def __call__(self, answer) -> bool:
+        return bool(self.fn(answer))
+
+    def gradable(self, answer):
+        if self.probe is None:
+            raise NotGradable("this exercise has no probe: only the learner's own kernel can check it")
+        return plain(self.probe(answer))
+
+    def key(self, reference=None) -> dict:
+        return {"kind": "probe", "value": self.gradable(reference), "tol": self.tol}
+
+
+class NotGradable(Exception):
+    """Raised by `gradable` for an exercise that a grader cannot decide outside the kernel."""
+
 
 def number(expected, rel: float = 1e-6, tol: float = 0.0, form: str = "a number"):
     """A number within `rel` (relative) or `tol` (absolute) of `expected`: a number, or a function
     computing it at check time. Used in tutorials/00_quickstart.ipynb (00.1, 00.3)."""
-    def check(answer):
-        if isinstance(answer, (str, bytes, bool)):
-            raise WrongForm(form)
-        try:
-            got = float(answer)  # ints, floats, numpy numbers, one-element tensors
-        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a many-element tensor
-            raise WrongForm(form) from None
-        want = float(expected() if callable(expected) else expected)
-        return got == want or abs(got - want) <= max(rel * abs(want), tol)
-    return check
+    return _Number(expected, rel, tol, form)
 
 
 def choice(options, expected):
@@ -111,45 +205,73 @@ def choice(options, expected):
     option's text. `expected`: the letter or `Hidden(fingerprint(letter))`.
     Used in tutorials/00_quickstart.ipynb (00.2)."""
     labels = {_norm(k): _norm(v) for k, v in (options.items() if isinstance(options, dict) else zip(options, options))}
-    form = "one of the letters " + ", ".join(labels)
-
-    def check(answer):
-        given = _norm(answer).strip("().: ") if isinstance(answer, str) else None
-        letter = next((k for k, v in labels.items() if given in (k, v)), None)
-        if letter is None:
-            raise WrongForm(form)
-        return _matches(letter, expected, _norm)
-    return check
+    return _Choice(labels, expected)
 
 
 def items(expected, ordered: bool = False, form: str = "a list or set of items"):
     """A collection compared item by item as normalised strings, in any order unless `ordered`.
     `expected`: a collection, a function returning one, or `Hidden(fingerprint(collection))`."""
-    def check(answer):
-        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
-            raise WrongForm(form)
-        return _matches(_item_key(list(answer), ordered), expected, lambda e: _item_key(list(e), ordered))
-    return check
+    return _Items(expected, ordered, form)
 
 
 def text(expected, form: str = "a string"):
     """A string, ignoring case and extra spaces. `expected`: a string, a function returning one,
     or `Hidden(fingerprint(string))`."""
-    def check(answer):
-        if not isinstance(answer, str):
-            raise WrongForm(form)
-        return _matches(_norm(answer), expected, _norm)
-    return check
+    return _Text(expected, form)
 
 
-def predicate(fn: Callable[[Any], bool], form: str = "the kind of object the question asks for"):
+def predicate(fn: Callable[[Any], bool], form: str = "the kind of object the question asks for", probe=None,
+              tol: float = 1e-4):
     """Any test `fn(answer) -> bool`: a tensor's shape, a function's outputs on chosen inputs.
     If `fn` raises, the answer is "not yet" and the error's text is not shown (it could hold the
-    solution); `form` is shown instead."""
-    def check(answer):
-        return bool(fn(answer))
-    check.form = form
-    return check
+    solution); `form` is shown instead.
+
+    `probe(answer)`: what a grader compares, e.g. a function's outputs on fixed inputs (numbers,
+    strings and lists of them; tensors become lists). The instructor's solution gives the key,
+    a student's answer the value, and they match within `tol` (relative, for numbers)."""
+    return _Predicate(fn, form, probe, tol)
+
+
+def plain(value):
+    """`value` as JSON-able Python: tensors and arrays as (nested) lists, numpy scalars as numbers,
+    tuples as lists, dict keys as strings. Anything else is an error naming its type."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist"):  # torch tensors, numpy arrays and scalars, pandas objects
+        return plain(value.tolist())
+    raise WrongForm(f"plain values (numbers, strings, lists), not {type(value).__name__}")
+
+
+def _close(got, want, tol: float) -> bool:
+    if isinstance(want, bool) or isinstance(got, bool):
+        return got is want
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return got == want or abs(got - want) <= tol * max(1.0, abs(want))
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(_close(g, w, tol) for g, w in zip(got, want))
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(_close(got[k], want[k], tol) for k in want)
+    return got == want
+
+
+def judge(key: dict, value) -> bool:
+    """Whether `value` (from `gradable`) answers the question whose key is `key` (from `key`).
+    Plain Python on plain values: a grader runs it in its own process, outside any kernel."""
+    kind = key.get("kind")
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        want = key["value"]
+        return value == want or abs(value - want) <= max(key["rel"] * abs(want), key["tol"])
+    if kind == "exact":
+        return isinstance(value, str) and hashlib.sha256(value.encode("utf-8")).hexdigest() == key["sha256"]
+    if kind == "probe":
+        return _close(value, key["value"], key["tol"])
+    raise ValueError(f"unknown kind of key: {kind!r}")
 
 
 # ---- registry, checking, progress
@@ -203,7 +325,7 @@ def check(exercise_id: str, answer) -> bool:
         except WrongForm as e:
             ok, problem = False, f"the answer should be {e}"
         except Exception as e:  # the answer broke a predicate; the message is not shown
-            form = getattr(exercise.checker, "form", None)  # set by `predicate`
+            form = getattr(exercise.checker, "form", None)
             ok, problem = False, f"checking it raised {type(e).__name__}" + (f" (it should be {form})" if form else "")
     _results[exercise.id] = _results.get(exercise.id, False) or ok
     _log_for_grader(exercise, ok)
@@ -213,6 +335,20 @@ def check(exercise_id: str, answer) -> bool:
         plain = f"[{exercise.id}] ✗ Not yet — {problem + '; ' if problem else ''}hint: {exercise.hint}"
         _show(plain, f'<div style="color:#b35900">{html.escape(plain)}</div>')
     return ok
+
+
+def gradable(exercise_id: str, answer):
+    """What a grader compares for `answer` to exercise `exercise_id`: plain JSON values (a number,
+    a normalised string, a probe's outputs). Raises WrongForm for an answer of the wrong kind and
+    NotGradable for an exercise without a probe. Called in the student's kernel by the grader."""
+    return _lookup(exercise_id).checker.gradable(answer)
+
+
+def key_of(exercise_id: str, reference=None) -> dict:
+    """The key a grader judges answers to `exercise_id` against (`judge`): from the exercise's
+    expected value, or for a `predicate`, its probe of `reference` (the instructor's solution).
+    Called in the instructor's kernel when a release is made."""
+    return _lookup(exercise_id).checker.key(reference)
 
 
 def _log_for_grader(exercise: Exercise, ok: bool) -> None:

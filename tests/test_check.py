@@ -224,3 +224,34 @@ def test_import_and_check_do_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+def test_a_grader_judges_plain_values_against_keys_outside_the_kernel(num, word):
+    """gradable (in the student's kernel) -> plain values; key_of (in the instructor's) -> a key;
+    judge (in the grader's process) decides, and agrees with check() for value checkers."""
+    import json
+
+    from llmnb.check import gradable, judge, key_of
+
+    def round_trip(exercise_id, answer, reference=None):
+        key, value = key_of(exercise_id, reference), gradable(exercise_id, answer)
+        return judge(json.loads(json.dumps(key)), json.loads(json.dumps(value)))  # as plain JSON travels
+
+    assert round_trip("99.1", 3.76) and not round_trip("99.1", 4.0)
+    assert round_trip("99.2", "  Tokenizer ") and not round_trip("99.2", "model")
+    assert round_trip("00.2", "(A)") and not round_trip("00.2", "b")  # a Hidden letter: only its sha256 travels
+    assert set(key_of("00.2")) == {"kind", "sha256"}  # the key holds no answer in the clear
+    register(Exercise("99.3", "Three items", items(Hidden(fingerprint(["x", "y", "z"]))), "xyz"))
+    assert round_trip("99.3", {"z", "Y", "x"}) and not round_trip("99.3", ["x", "y"])
+    # A predicate is graded on its probe: the student's function's outputs against the solution's.
+    register(Exercise("99.4", "Write double(x)", predicate(lambda f: f(3) == 6, probe=lambda f: [f(3), f(-1.5)]), "x + x"))
+    assert round_trip("99.4", lambda x: x * 2, reference=lambda x: x + x)
+    assert not round_trip("99.4", lambda x: 6 if x == 3 else 0, reference=lambda x: x + x)  # passes fn, not the probe
+    assert key_of("99.4", lambda x: x + x) == {"kind": "probe", "value": [6, -3.0], "tol": 1e-4}
+    # Wrong kinds of answer are WrongForm in the kernel; a tampered value is simply wrong in the grader.
+    with pytest.raises(chk.WrongForm):
+        gradable("99.1", "3.75")
+    assert not judge(key_of("99.1"), "3.75") and not judge(key_of("99.1"), True) and not judge(key_of("99.2"), 3)
+    register(Exercise("99.5", "No probe", predicate(lambda f: True), "h"))
+    with pytest.raises(chk.NotGradable):
+        gradable("99.5", print)
