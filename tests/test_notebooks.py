@@ -73,6 +73,8 @@ def execute(path: Path, workdir: Path, values: dict | None = None):
     namespace and kept in `nb.metadata["values"]`, so checks read the notebook's own objects, not
     numbers in its prose. An expression is evaluated after the last cell, or right after the first
     code cell whose source contains `cell` (for objects a later cell deletes)."""
+    from llmnb.classroom.values import read_in_kernel
+
     nb = nbformat.read(path, as_version=4)
     reads: dict[int, dict[str, str]] = {}
     for name, spec in (values or {}).items():
@@ -96,7 +98,7 @@ def execute(path: Path, workdir: Path, values: dict | None = None):
                 for index, cell in enumerate(nb.cells):
                     client.execute_cell(cell, index)
                     if index in reads:
-                        found.update(read_kernel_values(client, reads[index]))
+                        found.update(read_in_kernel(client, reads[index]))
             finally:
                 nb.metadata["peak_memory_mb"] = memory.stop()
     finally:
@@ -107,18 +109,6 @@ def execute(path: Path, workdir: Path, values: dict | None = None):
                 os.environ[key] = value
     nb.metadata["values"] = found
     return nb
-
-
-def read_kernel_values(client, expressions: dict[str, str]) -> dict:
-    """`expressions` evaluated in the running kernel, through a cell that is not part of the notebook."""
-    from nbformat.v4 import new_code_cell
-
-    from llmnb.classroom.values import new_nonce, read_values, values_cell
-
-    nonce = new_nonce()
-    reader = new_code_cell(values_cell(expressions, nonce))
-    client.execute_cell(reader, 0, store_history=False)
-    return read_values(reader.outputs, nonce) or {}
 
 
 def outputs(nb):

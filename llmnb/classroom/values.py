@@ -1,8 +1,9 @@
 """Values read out of a notebook's kernel after its cells ran: the notebook's own objects, not its prose.
 
-    code = values_cell({"accuracy": "ft.metrics['eval_accuracy']"}, nonce)
-    client.execute_cell(new_code_cell(code), index)      # in the kernel the notebook ran in
-    read_values(cell.outputs, nonce)                     # -> {"accuracy": 0.83}
+    read_in_kernel(client, {"accuracy": "ft.metrics['eval_accuracy']"})   # -> {"accuracy": 0.83}
+
+(`client`: the nbclient.NotebookClient whose kernel ran the notebook; the lower-level pieces are
+`values_cell`, which writes the cell, and `read_values`, which reads its outputs.)
 
 The cell evaluates each expression in the kernel's namespace and prints the results as one JSON
 line that starts with `nonce`. The nonce is made by the reader after the notebook's own cells ran,
@@ -28,7 +29,7 @@ def new_nonce() -> str:
 
 # Runs in the kernel: standard library only, and names that cannot clash with the notebook's.
 _KERNEL_CODE = '''\
-def __llmnb_values(__expressions, __nonce):
+def __llmnb_values(__expressions, __nonce, __setup):
     import json as __json
 
     def plain(value):
@@ -38,24 +39,44 @@ def __llmnb_values(__expressions, __nonce):
             return value.item()
         return repr(value)
 
+    scope = dict(globals())
+    exec(__setup, scope)
     found = {{}}
     for name, expression in __expressions.items():
         try:
-            found[name] = eval(expression, globals())
+            found[name] = eval(expression, scope)
         except Exception as error:
             found[name] = {{"error": f"{{type(error).__name__}}: {{error}}"}}
     print(__nonce + __json.dumps(found, default=plain))
 
 
-__llmnb_values({expressions!r}, {nonce!r})
+__llmnb_values({expressions!r}, {nonce!r}, {setup!r})
 del __llmnb_values
 '''
 
 
-def values_cell(expressions: dict[str, str], nonce: str) -> str:
+def read_in_kernel(client, expressions: dict[str, str], setup: str = "") -> dict:
+    """`expressions` evaluated in the kernel of `client` (an nbclient.NotebookClient) by a cell of
+    the reader's own, under a nonce made now. The cell is run at the end of the notebook and taken
+    out again, so the notebook is left as it was. {} when the printout did not come back."""
+    from nbformat.v4 import new_code_cell
+
+    nonce = new_nonce()
+    cell = new_code_cell(values_cell(expressions, nonce, setup))
+    cells = client.nb.cells
+    cells.append(cell)  # nbclient writes the executed cell back at its index
+    try:
+        client.execute_cell(cell, len(cells) - 1, store_history=False)
+    finally:
+        cells.pop()
+    return read_values(cell.outputs, nonce) or {}
+
+
+def values_cell(expressions: dict[str, str], nonce: str, setup: str = "") -> str:
     """The source of a cell that prints `expressions` (name -> Python expression), evaluated in the
-    notebook's namespace, as one JSON line tagged with `nonce`."""
-    return _KERNEL_CODE.format(expressions=dict(expressions), nonce=nonce)
+    notebook's namespace (plus what the code `setup` defines, e.g. imports of the reader's own),
+    as one JSON line tagged with `nonce`."""
+    return _KERNEL_CODE.format(expressions=dict(expressions), nonce=nonce, setup=setup)
 
 
 def read_values(outputs, nonce: str) -> dict | None:
