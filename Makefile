@@ -18,9 +18,11 @@ demo: setup
 lab: setup
 	$(VENV)/bin/jupyter lab tutorials/
 
+# -n auto: one pytest-xdist worker per core, as many as the memory holds (tests/conftest.py);
+# the browser tests share one worker and one JupyterLab. --durations: the next slow test is visible.
 test: setup
 	@sh scripts/install_browser.sh
-	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
+	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadgroup --durations=20
 
 # Only the JupyterLab-in-Chromium tests (tests/browser).
 test-browser: setup
@@ -30,7 +32,7 @@ test-browser: setup
 # Everything but the slow tests (over ~20 s each: MiniLM fine-tunes, subprocess jobs), notebooks and browser:
 # under 5 minutes on 2 cores.
 test-fast: setup
-	MPLBACKEND=Agg $(PY) -m pytest -q -m "not slow and not notebook and not browser"
+	MPLBACKEND=Agg $(PY) -m pytest -q -n auto -m "not slow and not notebook and not browser" --durations=10
 
 clean:
 	rm -rf build .cache .pytest_cache
