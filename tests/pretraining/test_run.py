@@ -212,7 +212,7 @@ def test_a_seeded_run_gives_the_same_numbers_on_a_busy_machine(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # as on an idle 2-core machine (a test worker may run with 1)
     try:
-        options = dict(QUICK, max_steps=8, eval_every=4, corpus_chars=20_000)
+        options = dict(QUICK, max_steps=8, eval_every=4, corpus_chars=20_000, prompts=())
         monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
         idle = pretrain(**options).history
         monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 8.0, 8.0))
