@@ -90,18 +90,23 @@ class NotebookDisplay(Callback):
         self._draw(state, force=state.status in (INTERRUPTED, FAILED))
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, float]) -> None:
-        self._draw(state, force=True)  # evaluations are rare and are what people wait for
         if self.plot and state.max_steps and state.step >= state.max_steps:
             # The last planned evaluation: the curve is final unless something follows it.
             self._final = self._draw_png(state, x_end=state.step)
+        self._draw(state, force=True)  # evaluations are rare and are what people wait for
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._draw(state)
 
     def on_train_end(self, state: TrainState) -> None:
-        png = self._final_png(state) if self.plot else None
-        # With a PNG the SVG would show the same curve twice, so the PNG replaces it.
-        self._show(render_html(state, chart=self.plot and png is None))
+        final = self._final_future(state) if self.plot else None
+        # With a PNG the SVG would show the same curve twice, so the PNG replaces it. The view without
+        # it is drawn while the chart thread makes the PNG.
+        html = render_html(state, chart=False)
+        png = self._wait(final) if final is not None else None
+        if self.plot and png is None:  # no matplotlib: the SVG stays as the record of the run
+            html = render_html(state, chart=True)
+        self._show(html)
         if png is not None:
             from IPython.display import Image
 
@@ -132,15 +137,19 @@ class NotebookDisplay(Callback):
             self._display_fn = display
         return self._display_fn(obj, **kwargs)
 
-    def _final_png(self, state: TrainState) -> bytes | None:
-        """The PNG of the final curve: the one drawn ahead if nothing changed since, else drawn now
-        (on the chart thread, which has matplotlib warmed up by then)."""
+    def _final_future(self, state: TrainState):
+        """The Future of the final curve's PNG: the one drawn ahead if nothing changed since, else one
+        queued now (on the chart thread, which has matplotlib warmed up by then)."""
         final, self._final = self._final, None
         if final is None or final[0] != _chart_key(state, _x_end(state)):
             final = self._draw_png(state, x_end=_x_end(state))
+        return final[1]
+
+    @staticmethod
+    def _wait(future) -> bytes | None:
         try:
-            return final[1].result()
-        except ImportError:  # no matplotlib: the SVG stays as the record of the run
+            return future.result()
+        except ImportError:  # no matplotlib
             return None
 
     @staticmethod

@@ -279,9 +279,11 @@ def _style(ax, panel: Panel, color: str | None = None) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.set_xlabel("step", fontsize=9, **({"color": color} if color else {}))
-    # A fixed place below the tick labels (matplotlib would measure them to place it).
+    # Fixed places for the axis labels (the y one is empty): matplotlib would measure the tick labels at
+    # every drawing to place them.
     ax.xaxis.set_label_coords(0.5, -XLABEL_PX / (FIG_HEIGHT - TOP - BOTTOM))
     ax.xaxis.label.set_verticalalignment("top")
+    ax.yaxis.set_label_coords(-0.1, 0.5)
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(labelsize=8, **({"colors": color} if color else {}))
     if color:
