@@ -22,7 +22,7 @@ from common import Section, interleave, median, spread, values
 
 import llmnb.core.engine
 
-SETTINGS = {"quick": dict(rounds=3, deadline=290), "full": dict(rounds=5, deadline=None), "smoke": dict(rounds=1, deadline=None)}
+SETTINGS = {"quick": dict(rounds=3, deadline=260), "full": dict(rounds=5, deadline=None), "smoke": dict(rounds=1, deadline=None)}
 
 
 @functools.cache
@@ -35,7 +35,7 @@ def bf16_rounds(quick: bool):
         "matmul bf16": lambda: {"seconds": 1.0, "flops": engine.matmul_flops(torch.bfloat16)},
     }
     rounds = min(settings["rounds"], len(fp32["engine fp32"]))
-    return bench, fp32, interleave(contenders, rounds, "bf16", deadline=common.deadline(settings["deadline"], quick) if settings["deadline"] else None)
+    return bench, fp32, interleave(contenders, rounds, "bf16", deadline=common.deadline(settings["deadline"], quick))
 
 
 def run(quick: bool) -> Section:

@@ -12,7 +12,8 @@ recipe (and what its live display costs it), and the memory a bundled fine-tune 
   cell      600 training / 272 evaluation sentences: the bundled reviews (480 / 240) grown with
             restaurant reviews from `llmnb.datasets.synthetic.rated_reviews` (ratings 4-5 positive,
             1-2 negative; 120 / 32), all made by llmnb's developers. Each contender is timed from the
-            first import to the last line of output, alternating, the order rotating every round:
+            first import to the last line of output, alternating, the order rotating every round,
+            both with the benchmark's torch thread count (OMP_NUM_THREADS):
       llmnb    llmnb.finetune("minilm", train, eval=test): every default (4 epochs, lr 1e-4, precision
                auto, early stopping, the run folder with the final model), with the notebook display
                (live HTML and the final PNG) drawing into a kernel-like sink (common.KernelSink).
@@ -175,8 +176,10 @@ def make_data(folder) -> dict:
 
 
 def run_cell(role: str, data_dir, profile: bool = False) -> dict:
+    # Both cells with the benchmark's thread count (1 on a busy machine: see run.py --threads).
+    env = {"LLMNB_QUIET": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": str(torch.get_num_threads())}
     with tempfile.TemporaryDirectory(prefix=f"llmnb_cell_{role}_") as out:
-        return common.child(CELL_SCRIPT, role, data_dir, out, "1" if profile else "0", env={"LLMNB_QUIET": "0", "MPLBACKEND": "Agg"})
+        return common.child(CELL_SCRIPT, role, data_dir, out, "1" if profile else "0", env=env)
 
 
 def cell_rounds(rounds: int) -> tuple[dict, dict]:

@@ -82,9 +82,9 @@ def pick(settings: dict, quick: bool) -> dict:
     return dict(settings[mode(quick)])
 
 
-def deadline(seconds: float, quick: bool) -> float | None:
-    """In quick mode, no new round of a section starts `seconds` after the script began."""
-    return STARTED + seconds if mode(quick) == "quick" else None
+def deadline(seconds: float | None, quick: bool) -> float | None:
+    """In quick mode, no new round of a section starts `seconds` after the script began (None: no limit)."""
+    return STARTED + seconds if seconds is not None and mode(quick) == "quick" else None
 
 
 def busy_scale(quick: bool) -> float:
@@ -143,8 +143,11 @@ def load_data():
 
 def load_minilm(path, seed=SEED):
     import torch
+    import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    transformers.logging.set_verbosity_error()  # the "newly initialized classifier" report, once per load
+    transformers.logging.disable_progress_bar()  # the weight-loading bar, once per load
     torch.manual_seed(seed)  # the new classifier head starts the same in every round
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
@@ -180,14 +183,11 @@ def warm_up():
     (fp32 and bf16 autocast, foreach and fused AdamW) and load llmnb's metrics, so the first timed
     contender pays no first-call costs that the others skip."""
     import torch
-    import transformers
     from transformers.models.bert import modeling_bert  # noqa: F401  (a lazy import, done before any timing)
 
     import llmnb.metrics
     from llmnb.finetuning.tasks import get_task
 
-    transformers.logging.set_verbosity_error()  # the "newly initialized classifier" report, once per load
-    transformers.logging.disable_progress_bar()
     model, tokenizer = load_minilm(minilm_path())
     batch = tokenizer(["a warm-up sentence", "another one"], padding=True, return_tensors="pt")
     for dtype in (None, torch.bfloat16):

@@ -162,14 +162,13 @@ class Bench:
     def plain(self, **options):
         return PlainLoop(self.fresh(), self.batches, LLMNB_LR, **options).step
 
-    def engine(self, precision: str, companions: dict, callbacks=(), evaluate=None, state=None, steps_per_epoch=None) -> dict:
+    def engine(self, precision: str, companions: dict) -> dict:
         """One Engine run with `companions` (name -> PlainLoop options) in lockstep; seconds of each.
         "seconds" is the engine's own: the wall time minus the companions' time."""
         lockstep = Companions({name: self.plain(**options) for name, options in companions.items()})
         start = time.perf_counter()
-        engine = Engine(self.fresh(), self.config.replace(precision=precision), lambda epoch: self.batches,
-                        steps_per_epoch or self.steps, evaluate, [*callbacks, lockstep], state)
-        done = engine.fit()
+        done = Engine(self.fresh(), self.config.replace(precision=precision), lambda epoch: self.batches, self.steps, None,
+                      [lockstep]).fit()
         wall = time.perf_counter() - start
         assert done.status == "finished" and done.step == self.steps, (done.status, done.message)
         return {"seconds": wall - lockstep.total, "wall": wall, **{f"{k} s": v for k, v in lockstep.seconds.items()}}
@@ -184,7 +183,7 @@ def fp32_rounds(quick: bool):
         "engine fp32": lambda: bench.engine("fp32", COMPANIONS),
         "matmul fp32": lambda: {"seconds": 1.0, "flops": matmul_flops(torch.float32)},
     }
-    return bench, interleave(contenders, settings["rounds"], "engine", deadline=common.deadline(settings["deadline"], quick) if settings["deadline"] else None)
+    return bench, interleave(contenders, settings["rounds"], "engine", deadline=common.deadline(settings["deadline"], quick))
 
 
 class TinyClassifier(torch.nn.Module):

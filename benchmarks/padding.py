@@ -19,7 +19,7 @@ from common import BATCH, LLMNB_LR, SEED, Section, interleave, median, spread
 
 from llmnb.finetuning.batches import batch_order, collate, encode
 
-SETTINGS = {"quick": dict(examples=64, rounds=2, deadline=260), "full": dict(examples=256, rounds=3, deadline=None),
+SETTINGS = {"quick": dict(examples=64, rounds=2, deadline=500), "full": dict(examples=256, rounds=3, deadline=None),
             "smoke": dict(examples=32, rounds=1, deadline=None)}
 
 
@@ -71,8 +71,7 @@ def run(quick: bool, max_length: int = 256) -> Section:
         seconds = common.lockstep(loops, len(grouped))
         return {"seconds": sum(seconds.values()), **{f"{k} tok/s": real / v for k, v in seconds.items()}}
 
-    deadline = common.deadline(settings["deadline"], quick) if settings["deadline"] else None
-    results = interleave({"lockstep": one_round}, settings["rounds"], "padding", deadline=deadline)
+    results = interleave({"lockstep": one_round}, settings["rounds"], "padding", deadline=common.deadline(settings["deadline"], quick))
     speedup = [r["llmnb batching tok/s"] / r["pad to longest tok/s"] for r in results["lockstep"]]
     slots = {name: sum(b["input_ids"].numel() for b in bs) for name, bs in (("grouped", grouped), ("padded", padded))}
     summary = {

@@ -6,7 +6,7 @@
     .venv/bin/python benchmarks/run.py --smoke     # a few steps of everything: checks that it runs
 
 Each section is a module of this folder with `run(quick) -> common.Section`, whose docstring says
-what it times: engine, display, padding, trainer, bf16, sft, cell, gpu (by default, in this order)
+what it times: engine, bf16, trainer, display, padding, sft, cell, gpu (by default, in this order)
 and strategies, defaults, vs_trainer (slow: on request, with --only). Within a section, contenders
 run in this one process, interleaved: whole runs round-robin with the order rotating every round,
 or single steps in lockstep; a ratio is the median over rounds of that round's ratio.
@@ -25,7 +25,7 @@ import time
 
 import common  # first: the offline environment, before torch or transformers load
 
-DEFAULT = ("engine", "display", "padding", "trainer", "bf16", "sft", "cell", "gpu")
+DEFAULT = ("engine", "bf16", "trainer", "display", "padding", "sft", "cell", "gpu")
 ON_REQUEST = ("strategies", "defaults", "vs_trainer")
 GOALS = {
     "overhead_vs_plain": ("<=", 1.02),
@@ -95,7 +95,7 @@ def main():
     sections = {}
     for name in names:
         module = importlib.import_module(name)  # its imports, before its timing
-        common.log(f"\n-- {name}")
+        common.log(f"\n-- {name} (at {time.perf_counter() - common.STARTED:.0f} s)")
         sections[name] = module.run(args.quick)
         common.print_section(name, sections[name])
     report(sections, mode, threads, load, step_s)

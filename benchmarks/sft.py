@@ -97,7 +97,7 @@ def measure(rounds: int = 3, steps: int = 100) -> tuple[dict, list[dict]]:
         packing.append(float(speed["packed"] / speed["padded"]))
         naive.append(float(speed["packed"] / speed["naive"]))
         overhead.append(float(speed["plain"] / speed["packed"]))
-        rows.append({"round": r + 1, **{f"{k} tok/s": round(v, 1) for k, v in speed.items()}})
+        rows.append({"round": r + 1, "order": " ".join(order), **{f"{k} tok/s": round(speed[k], 1) for k in ("packed", "padded", "naive", "plain")}})
         common.log(f"  sft round {r + 1}: tokens/s " + ", ".join(f"{k} {v:.0f}" for k, v in speed.items()))
     figures = {
         "packing_speedup": statistics.median(packing),

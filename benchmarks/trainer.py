@@ -21,7 +21,7 @@ from common import BATCH, LLMNB_LR, SEED, Section, interleave, median, spread, v
 import llmnb.finetuning.inference  # noqa: F401  (imported by finetune's result: kept out of the timing)
 from llmnb import finetune
 
-SETTINGS = {"quick": dict(epochs=1, rounds=2, deadline=420), "full": dict(epochs=4, rounds=3, deadline=None),
+SETTINGS = {"quick": dict(epochs=1, rounds=2, deadline=380), "full": dict(epochs=4, rounds=3, deadline=None),
             "smoke": dict(epochs=0.1, rounds=1, deadline=None)}
 
 
@@ -64,8 +64,7 @@ def finetune_rounds(quick: bool) -> dict:
                 "optim": baseline.args.optim.value}
 
     contenders = {"llmnb fp32": lambda: run_llmnb("fp32"), "trainer fp32": run_trainer, "llmnb bf16": lambda: run_llmnb("bf16")}
-    deadline = common.deadline(settings["deadline"], quick) if settings["deadline"] else None
-    return interleave(contenders, settings["rounds"], "finetune", deadline=deadline)
+    return interleave(contenders, settings["rounds"], "finetune", deadline=common.deadline(settings["deadline"], quick))
 
 
 def run(quick: bool) -> Section:
