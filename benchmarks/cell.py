@@ -268,8 +268,8 @@ def main():
     parser.add_argument("--profile", action="store_true", help="only the split of llmnb's cell")
     args = parser.parse_args()
     found = {}
+    common.set_threads("auto")  # the children get the same count
     if not args.profile:
-        common.set_threads("auto")
         SETTINGS["full"]["rounds"] = args.rounds
         section = run(False)
         common.print_section("cell", section)

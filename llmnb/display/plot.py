@@ -10,9 +10,10 @@ Speed (measured in benchmarks/display.py; the final PNG is drawn while a learner
 waits): the figure has fixed margins laid out like the live SVG, not a layout engine
 (which draws every artist twice, once to measure and once to paint); titles and the
 "step" labels sit at fixed places (matplotlib would measure the tick labels to place
-them); tick labels are formatted once per axis, not once per tick; the notebook's
-figure is kept and redrawn at its own resolution, so its axes, ticks and text
-measurements are reused; and its PNG is written without PNG filters at zlib level 1.
+them); tick labels are formatted once per axis, not once per tick, and there are about 4
+on a y axis, as in the SVG; the notebook's figure is kept and redrawn at its own
+resolution, so its axes, ticks and text measurements are reused; and its PNG is
+written without PNG filters at zlib level 1.
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ def _style(ax, panel: Panel, color: str | None = None) -> None:
 
 def _draw_panel(ax, panel: Panel, x_hi: float, color: str | None = None) -> None:
     """One panel's data into `ax` (styled by `_style`); `color`: the colour of its text."""
-    from matplotlib.ticker import AutoLocator
+    from matplotlib.ticker import MaxNLocator
 
     text = {"color": color} if color else {}
     # y given: the title stays where it is put (matplotlib would measure the axis to move it up).
@@ -306,7 +307,7 @@ def _draw_panel(ax, panel: Panel, x_hi: float, color: str | None = None) -> None
         ax.set_yticks([])
         ax.text(0.5, 0.5, panel.empty_text, transform=ax.transAxes, ha="center", alpha=0.6, fontsize=8, **text)
         return
-    ax.yaxis.set_major_locator(AutoLocator())
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))  # as many as the live SVG's
     ax.yaxis.set_major_formatter(_step_formatter())
     for line in panel.lines:
         if not line.xs:

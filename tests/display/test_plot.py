@@ -72,10 +72,13 @@ def test_chart_thread_hands_errors_to_the_waiter():
 
 
 def test_long_tick_labels_widen_their_margin():
-    rows = [{"step": s, "train_loss": 1.0 / s, "lr": 1.25e-4 * (1 - s / 100)} for s in range(1, 100)]
+    rows = [{"step": s, "train_loss": 1.0 / s, "lr": 1.25e-4 - 5e-8 * s} for s in range(1, 100)]  # lr ticks like 1.22e-4
     loss, lr = plot.plot_history(rows).axes
     panels = plot.chart_panels(rows)
     lr_start = plot.WIDTH * panels[0].weight / sum(p.weight for p in panels)
     lr_margin = lr.get_position().x0 * plot.WIDTH - lr_start  # pixels at 100 dpi
-    assert lr_margin >= plot.TICK_PAD_PX + plot.LABEL_CHAR_PX * len("1.2e-4")  # 1.2e-4, 1e-4... need it
-    assert loss.get_position().x0 * plot.WIDTH < lr_margin  # 0.2, 0.4... need less
+    low, high = lr.get_ylim()
+    labels = lr.yaxis.get_major_formatter().format_ticks([t for t in lr.yaxis.get_majorticklocs() if low <= t <= high])
+    assert max(map(len, labels)) >= len("1.22e-4")
+    assert lr_margin >= plot.TICK_PAD_PX + plot.LABEL_CHAR_PX * max(map(len, labels))
+    assert loss.get_position().x0 * plot.WIDTH < lr_margin  # 0.5, 1.0... need less
