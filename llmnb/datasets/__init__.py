@@ -4,6 +4,7 @@
     llmnb.datasets.load("reviews", "test")      # 240 more, about other items (test)
     llmnb.datasets.load("instructions")         # 1,200 story questions and answers (SFT), "test": 200
     llmnb.datasets.load("preferences")          # 600 prompt/chosen/rejected rows (DPO), "test": 150
+    llmnb.datasets.load("entities")             # 1,500 sentences, words tagged PER/LOC/ORG (BIO), "test": 400
 
 In `%finetune` the names work directly: `%finetune minilm reviews --eval reviews_test`.
 """
@@ -32,6 +33,11 @@ CATALOG = {
         {"train": "preferences_train.csv", "test": "preferences_test.csv"},
         ("Preference pairs about tiny stories (prompt, chosen, rejected) for DPO of the story GPT, "
          "made by llmnb.datasets.preferences."),
+    ),
+    "entities": (
+        {"train": "entities_train.jsonl", "test": "entities_test.jsonl"},
+        ("English sentences as words (tokens) with BIO tags for PER, LOC, ORG (tags); test names held out; "
+         "made by llmnb.datasets.entities (token classification)."),
     ),
 }
 
@@ -62,8 +68,16 @@ def path(name: str, split: str = "train") -> Path:
 def load(name: str, split: str = "train"):
     """A bundled data set as a pandas DataFrame (a fresh copy each call).
 
-    Empty fields stay "" (an instruction with no `input`), and no text is read as a missing value.
+    CSV files: empty fields stay "" (an instruction with no `input`), and no text is read as a missing
+    value. JSON Lines files (one object a line): values are kept as they are, lists and dicts included
+    (the `tokens` and `tags` of "entities").
     """
+    import json
+
     import pandas as pd
 
-    return pd.read_csv(path(name, split), keep_default_na=False)
+    file = path(name, split)
+    if file.suffix == ".jsonl":
+        with file.open(encoding="utf-8") as lines:
+            return pd.DataFrame([json.loads(line) for line in lines if line.strip()])
+    return pd.read_csv(file, keep_default_na=False)
