@@ -5,6 +5,7 @@
     llmnb.datasets.load("instructions")         # 1,200 story questions and answers (SFT), "test": 200
     llmnb.datasets.load("preferences")          # 600 prompt/chosen/rejected rows (DPO), "test": 150
     llmnb.datasets.load("entities")             # 1,500 sentences, words tagged PER/LOC/ORG (BIO), "test": 400
+    llmnb.datasets.load("reading")              # 1,500 questions with answer spans (SQuAD form), "test": 400
 
 In `%finetune` the names work directly: `%finetune minilm reviews --eval reviews_test`.
 """
@@ -39,6 +40,11 @@ CATALOG = {
         ("English sentences as words (tokens) with BIO tags for PER, LOC, ORG (tags); test names held out; "
          "made by llmnb.datasets.entities (token classification)."),
     ),
+    "reading": (
+        {"train": "reading_train.jsonl", "test": "reading_test.jsonl"},
+        ("Questions about short paragraphs (question, context, answers as SQuAD spans); test names and wordings "
+         "held out; made by llmnb.datasets.reading (extractive QA)."),
+    ),
 }
 
 
@@ -70,7 +76,7 @@ def load(name: str, split: str = "train"):
 
     CSV files: empty fields stay "" (an instruction with no `input`), and no text is read as a missing
     value. JSON Lines files (one object a line): values are kept as they are, lists and dicts included
-    (the `tokens` and `tags` of "entities").
+    (the `tokens` and `tags` of "entities", the `answers` of "reading").
     """
     import json
 
