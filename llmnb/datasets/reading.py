@@ -124,7 +124,7 @@ def fill(template: str, values: dict) -> tuple[str, dict]:
 
 def _person(rng: random.Random, split: str, taken: set) -> tuple[str, str]:
     """(first name, pronoun) not yet `taken` in this context."""
-    if len(taken) >= len(GIRLS[split]) + len(BOYS[split]) - 2:
+    if len(taken) >= len(GIRLS[split]) + len(BOYS[split]):
         raise DataError(f"Too few names in split '{split}' for the people of one context.")
     while True:
         pronoun = rng.choice(["she", "he"])
@@ -168,7 +168,10 @@ def make_journey(rng: random.Random, facts: dict, n_more: int) -> tuple[list[str
             continue
         text, slots = fill(trip if fact == "trip" else rng.choice(SENTENCES[fact]), facts)
         sentences.append(text)
-        told = stated | ({"vehicle"} if "V" in slots else set()) if fact == "trip" else {fact}
+        if fact == "trip":
+            told = stated | ({"vehicle"} if "V" in slots else set())
+        else:
+            told = {fact}
         for name in told:
             offset, answer = slots[ANSWER_SLOT[name]]
             spans[name] = (i, offset, answer)
