@@ -22,6 +22,7 @@ lab: setup
 # the browser tests share one worker and one JupyterLab. --durations: the next slow test is visible.
 test: setup
 	@sh scripts/install_browser.sh
+	@sh scripts/install_bubblewrap.sh
 	MPLBACKEND=Agg $(PY) -m pytest -q -n auto --dist loadgroup --durations=20
 
 # Only the JupyterLab-in-Chromium tests (tests/browser).
@@ -32,6 +33,7 @@ test-browser: setup
 # Everything but the slow tests (over ~20 s each: MiniLM fine-tunes, subprocess jobs), notebooks and browser:
 # under 5 minutes on 2 cores.
 test-fast: setup
+	@sh scripts/install_bubblewrap.sh
 	MPLBACKEND=Agg $(PY) -m pytest -q -n auto -m "not slow and not notebook and not browser" --durations=10
 
 clean:

@@ -16,12 +16,9 @@ zero the cell. With LLMNB_QUIET=1 results are plain text on stdout. Nothing here
 Notebooks add their own exercises with `register(Exercise(...))`, using the checkers `number`,
 `choice`, `items`, `text` and `predicate`.
 
-While `python -m llmnb.classroom grade` runs a notebook, LLMNB_GRADE_LOG names a file: every
-check appends one JSON line {"id", "ok", "question"} to it, which is how the grader reads results.
-
-For a grader that decides marks outside the student's kernel, every checker also says how:
-`gradable` turns an answer into plain values, `key_of` gives the key from the instructor's run,
-and `judge` compares the two with plain Python.
+`python -m llmnb.classroom grade` does not trust what check() says in a student's kernel: it reads
+each answer out of the kernel as plain values (`gradable`) and judges them against the release's
+keys (`key_of`, computed from the instructor's notebook) in its own process (`judge`).
 """
 from __future__ import annotations
 
@@ -30,8 +27,6 @@ import contextlib
 import hashlib
 import html
 import io
-import json
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -328,7 +323,6 @@ def check(exercise_id: str, answer) -> bool:
             form = getattr(exercise.checker, "form", None)
             ok, problem = False, f"checking it raised {type(e).__name__}" + (f" (it should be {form})" if form else "")
     _results[exercise.id] = _results.get(exercise.id, False) or ok
-    _log_for_grader(exercise, ok)
     if ok:
         _show(f"[{exercise.id}] ✓ Correct", f'<div style="color:#1a7f37">[{exercise.id}] ✓ Correct</div>')
     else:
@@ -349,20 +343,6 @@ def key_of(exercise_id: str, reference=None) -> dict:
     expected value, or for a `predicate`, its probe of `reference` (the instructor's solution).
     Called in the instructor's kernel when a release is made."""
     return _lookup(exercise_id).checker.key(reference)
-
-
-def _log_for_grader(exercise: Exercise, ok: bool) -> None:
-    """Append {"id", "ok", "question"} to the file LLMNB_GRADE_LOG names, if it is set (set by
-    llmnb.classroom's grader). Never raises: a log that cannot be written is skipped."""
-    path = os.environ.get("LLMNB_GRADE_LOG")
-    if not path:
-        return
-    line = json.dumps({"id": exercise.id, "ok": ok, "question": exercise.question}, ensure_ascii=False, default=str)
-    try:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(line + "\n")
-    except (OSError, ValueError):  # ValueError: a path the OS cannot take (a NUL byte)
-        pass
 
 
 def progress(chapter: str | None = None) -> None:

@@ -6,8 +6,9 @@
 or from Python, `from llmnb.classroom.release import release` and
 `from llmnb.classroom.grade import grade` (the functions are not re-exported here, so that each
 name stays its module). `release` strips the "your turn" solutions (nbgrader's
-`### BEGIN SOLUTION` markers), blanks the self-check answers and clears outputs; `grade` runs each
-submitted notebook in a fresh kernel and writes one CSV row per student and question, read from
-the log that `llmnb.check.check` keeps while grading. docs/teaching.md walks an instructor through
-both, on a laptop and on a JupyterHub.
+`### BEGIN SOLUTION` markers), blanks the self-check answers, clears outputs and keys every
+question from one run of the instructor's notebook; `grade` runs each submitted notebook in a
+fresh, confined kernel (sandbox.py), reads the answers out of it (values.py) and judges them
+against the keys in its own process, one CSV row per student and question. docs/teaching.md walks
+an instructor through both, on a laptop and on a JupyterHub, and says what is protected.
 """

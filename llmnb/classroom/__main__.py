@@ -29,6 +29,12 @@ def parser() -> argparse.ArgumentParser:
                                               "OUT/release.json, the questions that grading expects.")
     release.add_argument("source", help="a folder of notebooks (e.g. tutorials/) or one .ipynb file")
     release.add_argument("out", help="the folder for the student copies (not the source folder, nor inside it)")
+    release.add_argument("--no-keys", dest="keys", action="store_false",
+                         help="do not run the source notebooks for the keys (quicker; the release then cannot be graded)")
+    release.add_argument("--timeout", type=float, default=1200, metavar="SECONDS",
+                         help="time limit for each source notebook's run (default: 1200)")
+    release.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                         help="where the source notebooks run for their keys (default: auto)")
     grade = commands.add_parser("grade", help="run the submitted notebooks and write a CSV of grades",
                                 description="Run each student's notebooks in a fresh kernel and write one CSV row "
                                             "per student and question.")
@@ -42,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--keep-going", action="store_true",
                        help="run the cells after one that raises, as nbgrader does (default: stop there)")
     grade.add_argument("--kernel", default="python3", help="the Jupyter kernel to run the notebooks (default: python3)")
+    grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                       help="auto: confine student code with bubblewrap where it works, else run it with your rights "
+                            "and say so; bwrap: confine it or refuse; none: run it with your rights (default: auto)")
+    grade.add_argument("--memory", type=float, default=4096, metavar="MB",
+                       help="memory limit per notebook; its kernel is stopped past it (default: 4096)")
     return top
 
 
@@ -51,12 +62,14 @@ def main(argv=None) -> int:
         if args.command == "release":
             from llmnb.classroom.release import release
 
-            release(args.source, args.out)
+            from llmnb.classroom.sandbox import Sandbox
+
+            release(args.source, args.out, keys=args.keys, timeout=args.timeout, sandbox=Sandbox.choose(args.sandbox))
         else:
             from llmnb.classroom.grade import grade
 
             grade(args.submissions, out=args.out, release=args.release, timeout=args.timeout,
-                  keep_going=args.keep_going, kernel=args.kernel)
+                  keep_going=args.keep_going, kernel=args.kernel, sandbox=args.sandbox, memory_mb=args.memory)
     except LlmnbError as e:
         print(textwrap.fill(f"error: {e}", width=100), file=sys.stderr)
         return 2

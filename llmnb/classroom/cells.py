@@ -81,32 +81,44 @@ def has_solution(text: str) -> bool:
 
 # ---- check calls
 
+def _blank_magics(lines: list[str]) -> list[str]:
+    """IPython magics and shell lines as `pass`, at their indentation, so the rest parses as Python."""
+    return [line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in lines]
+
+
 def _parse(text: str) -> ast.Module | None:
     """The cell as Python, or None when it is not (IPython magics and shell lines are blanked)."""
-    lines = [line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
-             for line in text.splitlines()]
     try:
-        return ast.parse("\n".join(lines))
+        return ast.parse("\n".join(_blank_magics(text.splitlines())))
     except (SyntaxError, ValueError):
         return None
 
 
-def check_ids(text: str) -> list[str]:
-    """The ids of the `check("ID", ...)` calls in a cell, in order, each once. A call spelled
+def check_calls(text: str) -> dict[str, str]:
+    """The `check("ID", ANSWER)` calls of a cell, in order, each id once: id -> the source of its
+    answer expression (e.g. "answer_1", "word_pieces"; "" when the call gives none). A call spelled
     `check(...)` or `anything.check(...)` counts; one in a comment or a string does not."""
     tree = _parse(text)
     if tree is None:  # not Python: fall back to the text (a comment may then count too)
-        found = CHECK_CALL.findall(text)
-    else:
-        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-                 and getattr(node.func, "id", getattr(node.func, "attr", None)) == "check"]
-        calls.sort(key=lambda node: (node.lineno, node.col_offset))
-        found = []
-        for call in calls:
-            first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "exercise_id"), None)
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                found.append(first.value)
-    return list(dict.fromkeys(found))
+        return {found: "" for found in CHECK_CALL.findall(text)}
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", getattr(node.func, "attr", None)) == "check"]
+    calls.sort(key=lambda node: (node.lineno, node.col_offset))
+    lines = text.splitlines()
+    found: dict[str, str] = {}
+    for call in calls:
+        arguments = {k.arg: k.value for k in call.keywords}
+        first = call.args[0] if call.args else arguments.get("exercise_id")
+        answer = call.args[1] if len(call.args) > 1 else arguments.get("answer")
+        if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value not in found:
+            found[first.value] = (ast.get_source_segment("\n".join(_blank_magics(lines)), answer) or "") if answer else ""
+    return found
+
+
+def check_ids(text: str) -> list[str]:
+    """The ids of the `check("ID", ...)` calls in a cell, in order, each once."""
+    return list(check_calls(text))
 
 
 def calls_check(text: str) -> bool:
@@ -126,6 +138,16 @@ def question_cells(cells: list[dict]) -> dict[str, int]:
 def notebook_questions(nb: dict) -> list[str]:
     """Every question id a notebook checks, in the order of its cells."""
     return list(question_cells(nb["cells"]))
+
+
+def notebook_answers(nb: dict) -> dict[str, str]:
+    """Question id -> the expression its first `check(...)` call is given as the answer."""
+    answers: dict[str, str] = {}
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code":
+            for question, answer in check_calls(source_of(cell)).items():
+                answers.setdefault(question, answer)
+    return answers
 
 
 # ---- answer lines

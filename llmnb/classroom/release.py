@@ -10,9 +10,13 @@ For every notebook of the source folder (or the one notebook named) it writes a 
   nbgrader's stub `# YOUR CODE HERE` / `raise NotImplementedError()` at the markers' indentation;
 * every `answer_N = ...` in a cell that calls `check(` set back to `None`, its comment kept;
 
-and OUT/release.json, the manifest that `grade` reads: each notebook's question ids, taken from
-the `check("ID", ...)` calls of the source. The sources are only read. Everything is prepared in
-memory first, so a notebook that cannot be released stops the release before anything is written.
+and OUT/release.json, the manifest that `grade` reads. For each notebook it lists the question
+ids and the answer each `check("ID", ANSWER)` call of the source names, and (unless `keys=False`)
+the key of each question: the source notebook, solutions in place, is run once in a confined
+kernel and each exercise's key is taken from it (llmnb.check.key_of: the expected value, or a
+probe of the instructor's solution). Grading decides every mark against these keys, in its own
+process. The sources are only read. Everything is prepared first, so a notebook that cannot be
+released (or whose keys cannot be computed) stops the release before anything is written.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from llmnb.classroom.cells import (
     as_lines,
     blank_answers,
     calls_check,
+    notebook_answers,
     notebook_questions,
     read_notebook,
     source_of,
@@ -103,19 +108,57 @@ def _notebook_text(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def release(source, out, echo: Callable[[str], None] | None = print) -> dict:
+KEY_READER = "import llmnb.check as __llmnb_check"
+
+
+def compute_keys(path: Path, answers: dict[str, str], timeout: float = 1200, sandbox=None) -> dict[str, dict]:
+    """Question id -> its key, from one run of the source notebook at `path` (solutions in place):
+    `llmnb.check.key_of(id, ANSWER)` evaluated in its kernel after the last cell. An LlmnbError
+    names the notebook and what went wrong (a cell that raised, a question without a key)."""
+    from llmnb.classroom.execute import run_notebook
+
+    read = {q: f"__llmnb_check.key_of({q!r}, {answer or 'None'})" for q, answer in answers.items()}
+    outcome = run_notebook(path, timeout=timeout, read=read, read_setup=KEY_READER, sandbox=sandbox)
+    if outcome.stop:
+        where = f" at cell {outcome.cell}" if outcome.cell else ""
+        raise LlmnbError(f"The keys of {path.name} come from running it, solutions in place, and it stopped{where} "
+                         f"({outcome.stop}{': ' + outcome.error if outcome.error else ''}). Fix the notebook, or "
+                         "release it with --no-keys (then it cannot be graded).")
+    keys = {}
+    for question in answers:
+        key = outcome.values.get(question)
+        if not isinstance(key, dict) or "kind" not in key:
+            problem = key.get("error") if isinstance(key, dict) else "nothing came back"
+            raise LlmnbError(f"{path.name}: no key for question {question} ({problem}). Its check(...) call must name "
+                             "the answer, and a predicate exercise needs a probe= to be graded.")
+        keys[question] = key
+    return keys
+
+
+def release(source, out, echo: Callable[[str], None] | None = print, keys: bool = True, timeout: float = 1200,
+            sandbox=None) -> dict:
     """Write a student copy of each notebook of `source` (a folder or one .ipynb) into `out`,
-    and `out`/release.json listing each notebook's question ids. Returns the manifest.
-    Refuses, writing nothing, when `out` is the source folder or inside it, or when there are no
-    notebooks. `echo` gets one line per notebook (None: silent)."""
+    and `out`/release.json listing each notebook's questions, their answers and (with `keys`) the
+    keys grading judges against, from one confined run of each source notebook of at most
+    `timeout` seconds. Returns the manifest. Refuses, writing nothing, when `out` is the source
+    folder or inside it, when there are no notebooks or when a key cannot be computed.
+    `echo` gets one line per notebook (None: silent)."""
+    from llmnb.classroom.sandbox import Sandbox
+
     source, out = Path(source), Path(out)
     notebooks = source_notebooks(source)
     _refuse_unsafe_out(source, out)
+    sandbox = sandbox or Sandbox.choose("auto")  # the instructor's own code, run as the students' will be
     prepared, manifest = [], {"made_by": "python -m llmnb.classroom release", "notebooks": {}}
     for path in notebooks:  # everything in memory first: a broken notebook stops the release here
-        student, summary = student_copy(read_notebook(path), path.name)
+        nb = read_notebook(path)
+        student, summary = student_copy(nb, path.name)
         prepared.append((path, _notebook_text(student), summary))
-        manifest["notebooks"][path.name] = {"questions": summary["questions"]}
+        entry = manifest["notebooks"][path.name] = {"questions": summary["questions"], "answers": notebook_answers(nb)}
+        if keys and entry["questions"]:
+            if echo:
+                echo(f"{path.name}: running it once, solutions in place, for the keys")
+            entry["keys"] = compute_keys(path, entry["answers"], timeout, sandbox)
     out.mkdir(parents=True, exist_ok=True)
     for path, text, summary in prepared:
         (out / path.name).write_text(text, encoding="utf-8")

@@ -3,7 +3,6 @@
     LLMNB_QUIET     1/true/yes/on: print nothing (graders, CI); 0/false/no/off or unset: normal
     LLMNB_PROFILE   fast | full: how long the tutorials' runs are (see tutorials/)
     LLMNB_RUNS_DIR  where default run folders go (default: runs/)
-    LLMNB_GRADE_LOG a file `llmnb.check.check` appends each result to (set by `python -m llmnb.classroom grade`)
 
 This module imports nothing heavy: the display and the self-checks read it without torch.
 """

@@ -22,7 +22,7 @@ def chapter_99(outputs: bool = True):
                       'register(Exercise("99.2", "Three times three", number(9), "multiply them"))'),
         new_markdown_cell("### Your turn (99.e1): write `double(x)`"),
         new_code_cell(SOLUTION, metadata=SOLUTION_META),
-        new_code_cell('register(Exercise("99.e1", "Write double(x)", predicate(lambda f: f(3) == 6 and f(-1) == -2), '
+        new_code_cell('register(Exercise("99.e1", "Write double(x)", predicate(lambda f: f(3) == 6 and f(-1) == -2, probe=lambda f: [f(3), f(-1)]), '
                       '"x + x"))\ncheck("99.e1", double)'),
         new_code_cell(ANSWERS),
     ]

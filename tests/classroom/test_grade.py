@@ -1,5 +1,6 @@
 """Grading (llmnb.classroom.grade): a made-up class on a tiny chapter and on chapter 1, the rows for
-every way a notebook can fail, where the questions come from, and the log that check() keeps."""
+every way a notebook can fail, and where the questions and their keys come from. The attacks on
+grading are in test_attacks.py."""
 import csv
 import json
 import re
@@ -9,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import llmnb.classroom.grade as grading
-from llmnb.check import check
 from llmnb.classroom.__main__ import main
 from llmnb.classroom.execute import Outcome
-from llmnb.classroom.grade import Row, expected_questions, find_submissions, rows_for
+from llmnb.classroom.grade import STATUSES, Key, Row, find_submissions, keys_for, rows_for
 from llmnb.classroom.release import release
 from llmnb.errors import LlmnbError
 
 ROOT = Path(__file__).resolve().parents[2]
+ANSWERS_99 = 'answer_1 = 4  # a number\nanswer_2 = 9\n\ncheck("99.1", answer_1)\ncheck("99.2", answer_2)'
 
 
 def read_rows(path):
@@ -42,22 +43,6 @@ def put(cells, index, text):
     cells[index]["source"] = text
 
 
-# ---------------------------------------------------------------- the log check() writes while grading
-def test_check_appends_one_json_line_per_call_when_grading(tmp_path, monkeypatch, capsys):
-    log = tmp_path / "log.jsonl"
-    monkeypatch.setenv("LLMNB_GRADE_LOG", str(log))
-    assert check("00.2", "b") is False and check("00.2", "a") is True
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [(e["id"], e["ok"]) for e in lines] == [("00.2", False), ("00.2", True)]
-    assert lines[0]["question"].startswith("Which label does your model")
-    monkeypatch.setenv("LLMNB_GRADE_LOG", str(tmp_path))  # a folder: the log cannot be written
-    assert check("00.2", "a") is True
-    monkeypatch.delenv("LLMNB_GRADE_LOG")
-    check("00.2", "a")
-    assert len(log.read_text().splitlines()) == 2
-    assert capsys.readouterr().err == ""
-
-
 # ---------------------------------------------------------------- a class of five on chapter 99
 def test_grading_a_made_up_class(course, tmp_path, capsys):
     """Right, wrong, raising, hanging (5 s limit) and with a deleted check: each gets the rows that
@@ -73,7 +58,7 @@ def test_grading_a_made_up_class(course, tmp_path, capsys):
         # The grading environment, and a working folder that is not the submission's.
         put(cells, 1, "".join(cells[1]["source"]) + '\nimport os\nfrom pathlib import Path\n'
                       'assert os.environ["LLMNB_PROFILE"] == "fast" and os.environ["LLMNB_QUIET"] == "1"\n'
-                      'assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["LLMNB_GRADE_LOG"]\n'
+                      'assert os.environ["HF_HUB_OFFLINE"] == "1" and "LLMNB_GRADE_LOG" not in os.environ\n'
                       'assert "submitted" not in os.getcwd()\nPath("runs").mkdir()')
 
     def wrong(cells):
@@ -86,9 +71,9 @@ def test_grading_a_made_up_class(course, tmp_path, capsys):
         right(cells)
         put(cells, 6, "import time\ntime.sleep(120)\n" + answers)
 
-    def deleted(cells):
+    def deleted(cells):  # the answer and its check taken out
         right(cells)
-        put(cells, 6, answers.replace('check("99.2", answer_2)', ""))
+        put(cells, 6, answers.replace('check("99.2", answer_2)', "").replace("answer_2 = 9", ""))
 
     for student, edit in [("ana", right), ("ben", wrong), ("dev", hangs), ("eve", deleted)]:
         hand_in(released, subs, student, edit)
@@ -119,51 +104,56 @@ def test_grading_a_made_up_class(course, tmp_path, capsys):
         ("dev", nb, "99.2", "timed out", "0", limit),
         ("eve", nb, "99.e1", "correct", "1", ""),
         ("eve", nb, "99.1", "correct", "1", ""),
-        ("eve", nb, "99.2", "missing", "0", "no check('99.2', ...) call in the notebook"),
+        ("eve", nb, "99.2", "missing", "0", "answer_2 is not defined in the notebook"),
         *[("fay", nb, q, "missing", "0", "no 99_tiny.ipynb in this submission") for q in ("99.e1", "99.1", "99.2")],
     ]
     out = capsys.readouterr().out
     assert "skipped Untitled.ipynb (ana): the release does not list it" in out
     assert "skipped scratch.ipynb (fay): the release does not list it" in out
     table = out[out.index("student  "):].splitlines()
-    assert re.split(r"\s+", table[0]) == ["student", "points", "correct", "wrong", "missing", "not", "run", "timed", "out"]
+    assert re.split(r"\s+", table[0]) == ["student", "points", "correct", "wrong", "missing", "not", "run", "timed", "out",
+                                           "out", "of", "memory"]
     assert [re.split(r"\s+", line) for line in table[2:8]] == [
-        ["ana", "3/3", "3", "0", "0", "0", "0"], ["ben", "1/3", "1", "2", "0", "0", "0"],
-        ["cai", "0/3", "0", "0", "0", "3", "0"], ["dev", "1/3", "1", "0", "0", "0", "2"],
-        ["eve", "2/3", "2", "0", "1", "0", "0"], ["fay", "0/3", "0", "0", "3", "0", "0"]]
+        ["ana", "3/3", "3", "0", "0", "0", "0", "0"], ["ben", "1/3", "1", "2", "0", "0", "0", "0"],
+        ["cai", "0/3", "0", "0", "0", "3", "0", "0"], ["dev", "1/3", "1", "0", "0", "0", "2", "0"],
+        ["eve", "2/3", "2", "0", "1", "0", "0", "0"], ["fay", "0/3", "0", "0", "3", "0", "0", "0"]]
 
 
 # ---------------------------------------------------------------- rows, without running anything
 def test_rows_say_why_a_question_has_no_result():
     where = {"01.1": 5, "01.2": 9, "01.3": 9}
+    key = Key(("01.1", "01.2", "01.3"), {"01.1": "answer_1", "01.2": "answer_2", "01.3": "answer_3"},
+              {q: {"kind": "number", "value": 4.0, "rel": 0.0, "tol": 0.0} for q in ("01.1", "01.2", "01.3")})
+    undefined = {"error": "NameError: name 'answer_3' is not defined"}
 
     def row(q, status, detail=""):
         return Row("ana", "01.ipynb", q, status, int(status == "correct"), detail)
 
-    # A check run twice: the last run counts.
-    twice = Outcome(checks=[{"id": "01.1", "ok": True}, {"id": "01.1", "ok": False}, {"id": "01.2", "ok": True}])
-    assert rows_for("ana", "01.ipynb", twice, ["01.1", "01.2", "01.3"], where, 600) == [
-        row("01.1", "wrong", "checked 2 times; the last counts"), row("01.2", "correct"),
-        row("01.3", "missing", "check('01.3', ...) is in cell 9 but never ran")]
+    # The values read from the kernel decide: right, wrong, of the wrong kind (wrong), never defined.
+    read = Outcome(values={"01.1": 4.0, "01.2": 5.0, "01.3": undefined})
+    assert rows_for("ana", "01.ipynb", read, key, where, 600) == [
+        row("01.1", "correct"), row("01.2", "wrong"), row("01.3", "missing", "answer_3 is not defined in the notebook")]
+    assert rows_for("ana", "01.ipynb", Outcome(values={"01.1": {"error": "WrongForm: a number"}}), key, where, 600)[0] == row("01.1", "wrong")
     # --keep-going: the notebook went on after cell 9 raised.
-    going = Outcome(checks=[{"id": "01.1", "ok": True}], failed={9: "NameError: name 'x' is not defined"})
-    assert rows_for("ana", "01.ipynb", going, ["01.1", "01.2"], where, 600)[1] == row(
+    going = Outcome(values={"01.1": 4.0, "01.2": undefined}, failed={9: "NameError: name 'x' is not defined"})
+    assert rows_for("ana", "01.ipynb", going, key, where, 600)[1] == row(
         "01.2", "not run", "cell 9 raised NameError: name 'x' is not defined")
-    # The kernel died in cell 7: what came before counts, the rest did not run.
-    died = Outcome(checks=[{"id": "01.1", "ok": True}], stop="died", cell=7, error="the kernel died")
-    assert rows_for("ana", "01.ipynb", died, ["01.1", "01.2"], where, 600) == [
-        row("01.1", "correct"), row("01.2", "not run", "cell 7: the kernel died")]
-    # An unreadable file; a notebook not handed in (with and without a list of its questions).
+    # The kernel died in cell 7: nothing can be read, and what came after did not run.
+    died = Outcome(stop="died", cell=7, error="the kernel died")
+    assert rows_for("ana", "01.ipynb", died, key, {"01.1": 8}, 600)[0] == row("01.1", "not run", "cell 7: the kernel died")
+    # Out of time in cell 7: what came before was read after the interrupt; the rest timed out.
+    late = Outcome(values={"01.1": 4.0, "01.2": undefined, "01.3": undefined}, stop="timeout", cell=7)
+    assert rows_for("ana", "01.ipynb", late, key, {"01.1": 5, "01.2": 9}, 600) == [
+        row("01.1", "correct"), row("01.2", "timed out", "cell 7 was still running when the 600 s limit ran out"),
+        row("01.3", "timed out", "cell 7 was still running when the 600 s limit ran out")]
+    memory = Outcome(stop="memory", cell=6, error="its memory passed the 4,096 MB limit")
+    assert rows_for("ana", "01.ipynb", memory, key, where, 600)[0] == row(
+        "01.1", "out of memory", "the kernel was stopped at cell 6: its memory passed the 4,096 MB limit")
+    # An unreadable file; a notebook not handed in.
     broken = Outcome(stop="unreadable", error="JSONDecodeError: Expecting value")
-    assert rows_for("ana", "01.ipynb", broken, ["01.1"], {}, 600) == [
-        row("01.1", "not run", "cannot read the notebook: JSONDecodeError: Expecting value")]
-    assert rows_for("ana", "01.ipynb", broken, None, {}, 600) == [
-        row("", "not run", "cannot read the notebook: JSONDecodeError: Expecting value")]
-    assert rows_for("ana", "01.ipynb", None, ["01.1"], {}, 600) == [row("01.1", "missing", "no 01.ipynb in this submission")]
-    assert rows_for("ana", "01.ipynb", None, None, {}, 600) == [row("", "missing", "no 01.ipynb in this submission")]
-    # No manifest knows the notebook: its own checks, then anything else that ran.
-    extra = Outcome(checks=[{"id": "01.7", "ok": True}])
-    assert [r.question for r in rows_for("ana", "01.ipynb", extra, None, where, 600)] == ["01.1", "01.2", "01.3", "01.7"]
+    assert rows_for("ana", "01.ipynb", broken, key, {}, 600)[0] == row(
+        "01.1", "not run", "cannot read the notebook: JSONDecodeError: Expecting value")
+    assert rows_for("ana", "01.ipynb", None, key, {}, 600)[0] == row("01.1", "missing", "no 01.ipynb in this submission")
 
 
 # ---------------------------------------------------------------- students and expected questions
@@ -181,28 +171,46 @@ def test_students_are_the_folders_under_submissions(tmp_path):
         find_submissions(tmp_path / "nope")
 
 
-def test_expected_questions_come_from_the_release_then_the_course_then_the_notebooks(course, tmp_path, monkeypatch):
+def test_questions_and_keys_come_from_the_release(course, tmp_path):
     release(course, tmp_path / "student", echo=None)
-    want = {"99_tiny.ipynb": ["99.e1", "99.1", "99.2"]}
     subs = tmp_path / "class" / "submitted"
     subs.mkdir(parents=True)
-    assert expected_questions(subs, tmp_path / "student")[0] == want
-    assert expected_questions(subs, tmp_path / "student" / "release.json")[0] == want
+    found, origin, listed = keys_for(subs, tmp_path / "student")
+    key = found["99_tiny.ipynb"]
+    assert key.questions == ("99.e1", "99.1", "99.2") and listed and origin == str(tmp_path / "student" / "release.json")
+    assert key.answers == {"99.e1": "double", "99.1": "answer_1", "99.2": "answer_2"}
+    assert key.keys["99.1"] == {"kind": "number", "value": 4.0, "rel": 1e-6, "tol": 0.0} and key.keys["99.e1"]["kind"] == "probe"
+    assert keys_for(subs, tmp_path / "student" / "release.json")[0] == found
     with pytest.raises(LlmnbError, match="No release manifest"):
-        expected_questions(subs, tmp_path)
+        keys_for(subs, tmp_path)
     shutil.copy(tmp_path / "student" / "release.json", subs.parent)
-    assert expected_questions(subs) == (want, str(subs.parent / "release.json"), True)
-    shutil.copy(tmp_path / "student" / "release.json", subs)
-    assert expected_questions(subs)[1] == str(subs / "release.json")
+    assert keys_for(subs) == (found, str(subs.parent / "release.json"), True)
     (subs / "release.json").write_text("{}")
     with pytest.raises(LlmnbError, match="is not a release manifest"):
-        expected_questions(subs)
+        keys_for(subs)
+    manifest = json.loads((tmp_path / "student" / "release.json").read_text())
+    del manifest["notebooks"]["99_tiny.ipynb"]["keys"]
+    (subs / "release.json").write_text(json.dumps(manifest))
+    with pytest.raises(LlmnbError, match="holds no keys for 99_tiny.ipynb"):
+        keys_for(subs)
     (subs / "release.json").unlink()
     (subs.parent / "release.json").unlink()
+    assert keys_for(subs)[:1] == ({},)  # no manifest: the course's own notebooks are keyed when graded
+
+
+def test_without_a_manifest_the_course_s_own_notebook_gives_the_keys(course, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(grading, "COURSE", course.parent)
-    assert expected_questions(subs) == (want, f"the course's notebooks in {course.parent}", False)
+    released = tmp_path / "student"
+    release(course, released, keys=False, echo=None)
+    (released / "release.json").unlink()
+    subs = tmp_path / "submitted"
+    hand_in(released / "99_tiny.ipynb", subs, "ana", lambda cells: put(cells, 6, ANSWERS_99))
+    assert main(["grade", str(subs), "--out", str(tmp_path / "g.csv"), "--sandbox", "none"]) == 0
+    assert [r[3] for r in read_rows(tmp_path / "g.csv")[1:]] == ["wrong", "correct", "correct"]  # the stub, 4, 9
+    assert "running the course's 99_tiny.ipynb once, solutions in place, for its keys" in capsys.readouterr().out
     monkeypatch.setattr(grading, "COURSE", tmp_path / "nowhere")
-    assert expected_questions(subs)[0] == {}
+    assert main(["grade", str(subs), "--out", str(tmp_path / "g.csv"), "--sandbox", "none"]) == 2
+    assert "is not one of the course's notebooks" in capsys.readouterr().err
 
 
 def test_the_command_line_says_what_is_wrong_with_exit_code_2(tmp_path, capsys):
@@ -213,7 +221,13 @@ def test_the_command_line_says_what_is_wrong_with_exit_code_2(tmp_path, capsys):
     assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--kernel", "no-such-kernel"]) == 2
     assert "no Jupyter kernel called 'no-such-kernel'" in capsys.readouterr().err
     assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--timeout", "0"]) == 2
-    (tmp_path / "release.json").write_text('{"notebooks": {"03_algorithm.ipynb": {"questions": ["03.1"]}}}')
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--memory", "-1"]) == 2
+    assert "memory limit per notebook must be a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # argparse's own message names the choices
+        main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--sandbox", "docker"])
+    assert "invalid choice: 'docker'" in capsys.readouterr().err
+    (tmp_path / "release.json").write_text('{"notebooks": {"03_algorithm.ipynb": {"questions": ["03.1"], '
+                                           '"keys": {"03.1": {"kind": "number", "value": 1, "rel": 0, "tol": 0}}}}}')
     assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
     assert "None of the submitted notebooks is listed in" in capsys.readouterr().err
     assert not (tmp_path / "g.csv").exists()
@@ -227,7 +241,7 @@ RIGHT_ANSWERS = {
     "answer_2": "table.numel() / 1e6",
     "answer_3": '{"paraphrase": "a", "opposite verdict": "b", "unrelated": "c"}[to_reference.index[0]]',
     "answer_4": 'float((reviews_test["text"].map(rule_score) == 0).mean())',
-    "answer_5": 'next(t for t in tricky + list(reviews_test["text"]) if rule_label(t) != ft.predict(t))',
+    "answer_5": "int((rule_pred != model_pred).sum())",
 }
 WRONG_ANSWERS = {"answer_1": "0", "answer_2": "0.0", "answer_3": '"z"', "answer_4": "2.0", "answer_5": '""'}
 
@@ -279,4 +293,4 @@ def test_grading_a_class_of_three_on_chapter_1(tmp_path, capsys):
         *[("cai", nb, q, "not run", "0", stopped) for q in questions],
     ]
     n = len(questions)
-    assert re.search(rf"^ana +{n}/{n} +{n} +0 +0 +0 +0$", capsys.readouterr().out, re.M)
+    assert re.search(rf"^ana +{n}/{n} +{n}( +0){{{len(STATUSES) - 1}}}$", capsys.readouterr().out, re.M)

@@ -38,7 +38,7 @@ def answers_and_comments(source):
 
 def test_release_of_every_chapter(tmp_path):
     before = {p.name: p.read_bytes() for p in TUTORIALS.glob("*.ipynb")}
-    manifest = release(TUTORIALS, tmp_path / "student", echo=None)
+    manifest = release(TUTORIALS, tmp_path / "student", echo=None, keys=False)  # keys: tests/test_notebooks.py
     assert {p.name: p.read_bytes() for p in TUTORIALS.glob("*.ipynb")} == before, "a source notebook changed"
     assert json.loads((tmp_path / "student" / "release.json").read_text()) == manifest
     assert sorted(manifest["notebooks"]) == sorted(before)
@@ -65,7 +65,7 @@ def test_release_of_every_chapter(tmp_path):
         # Every question the source checks, from its text, is in the manifest, in order.
         code = "\n".join(text for kind, text in original if kind == "code")
         ids = list(dict.fromkeys(re.findall(r'^\s*check\("([^"]+)"', code, re.M)))
-        assert manifest["notebooks"][name]["questions"] == ids, name
+        assert manifest["notebooks"][name]["questions"] == ids == list(manifest["notebooks"][name]["answers"]), name
         assert len(ids) >= 3, name
     assert stripped >= 1, "no chapter has an exercise with a solution to strip"
 
@@ -75,6 +75,7 @@ def test_release_of_a_made_up_chapter_clears_outputs_stubs_solutions_and_blanks_
     assert main(["release", str(course.parent), str(tmp_path / "student")]) == 0
     assert course.read_bytes() == source_bytes
     assert capsys.readouterr().out.splitlines() == [
+        "99_tiny.ipynb: running it once, solutions in place, for the keys",
         f"99_tiny.ipynb: 1 solution stripped, 2 answers blanked, 3 questions -> {tmp_path / 'student' / '99_tiny.ipynb'}",
         f"1 notebook released; questions listed in {tmp_path / 'student' / 'release.json'}",
     ]
@@ -86,14 +87,33 @@ def test_release_of_a_made_up_chapter_clears_outputs_stubs_solutions_and_blanks_
     assert copy["cells"][4]["metadata"]["nbgrader"]["grade_id"] == "99.e1-solution"  # nbgrader can still read it
     assert after[6] == 'answer_1 = None  # a number\nanswer_2 = None  # a number\n\ncheck("99.1", answer_1)\ncheck("99.2", answer_2)'
     assert [text for _, text in sources(course)][:4] == after[:4]
+    number = {"kind": "number", "rel": 1e-6, "tol": 0.0}
     assert json.loads((tmp_path / "student" / "release.json").read_text())["notebooks"] == {
-        "99_tiny.ipynb": {"questions": ["99.e1", "99.1", "99.2"]}}
+        "99_tiny.ipynb": {"questions": ["99.e1", "99.1", "99.2"],
+                          "answers": {"99.e1": "double", "99.1": "answer_1", "99.2": "answer_2"},
+                          # the key of the exercise is its probe of the instructor's double()
+                          "keys": {"99.e1": {"kind": "probe", "value": [6, -2], "tol": 1e-4},
+                                   "99.1": {**number, "value": 4.0}, "99.2": {**number, "value": 9.0}}}}
 
 
 def test_release_of_one_notebook_file(course, tmp_path):
-    manifest = release(course, tmp_path / "week", echo=None)
+    manifest = release(course, tmp_path / "week", echo=None, keys=False)
     assert list(manifest["notebooks"]) == ["99_tiny.ipynb"]
     assert sorted(p.name for p in (tmp_path / "week").iterdir()) == ["99_tiny.ipynb", "release.json"]
+    assert "keys" not in manifest["notebooks"]["99_tiny.ipynb"]
+
+
+def test_a_notebook_whose_keys_cannot_be_computed_stops_the_release(course, tmp_path):
+    nb = json.loads(course.read_text())
+    nb["cells"][5]["source"] = "".join(nb["cells"][5]["source"]).replace(", probe=lambda f: [f(3), f(-1)]", "")
+    course.write_text(json.dumps(nb))
+    with pytest.raises(LlmnbError, match="no key for question 99.e1 .NotGradable.*needs a probe="):
+        release(course, tmp_path / "out", echo=None)
+    nb["cells"][2]["source"] = "".join(nb["cells"][2]["source"]) + "\nraise RuntimeError('broken')"
+    course.write_text(json.dumps(nb))
+    with pytest.raises(LlmnbError, match="stopped at cell 3 .error: RuntimeError: broken"):
+        release(course, tmp_path / "out", echo=None)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("out, says", [
