@@ -2,7 +2,6 @@
 import importlib.util
 import json
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -115,18 +114,6 @@ def outputs(nb):
     return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
 
 
-def numbers(pattern, text):
-    """Every group of `pattern` in a notebook's printed text, as numbers (commas allowed)."""
-    found = re.search(pattern, text)
-    assert found, f"not in the outputs: {pattern}"
-    return [float(group.replace(",", "")) for group in found.groups()]
-
-
-def number(pattern, text):
-    """The first group of `pattern` in a notebook's printed text, as a number (commas allowed)."""
-    return numbers(pattern, text)[0]
-
-
 def test_notebooks_are_stored_without_outputs():
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -149,9 +136,15 @@ def notebook_check(stem):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_clean(path, tmp_path):
+    from llmnb.classroom.cells import notebook_answers, read_notebook
+
     began = time.perf_counter()
     check = notebook_check(path.stem)
-    nb = execute(path, tmp_path, getattr(check, "VALUES", None))
+    # Every question needs a key for the classroom grader (llmnb.check.key_of), computed in this
+    # same run as `llmnb release` does: the expected value, or the probe of the chapter's solution.
+    keys = {f"key {q}": f"__import__('llmnb.check').check.key_of({q!r}, {answer or 'None'})"
+            for q, answer in notebook_answers(read_notebook(path)).items()}
+    nb = execute(path, tmp_path, {**getattr(check, "VALUES", {}), **keys})
     # One line per notebook for the record (time and memory are budgets of issue 3).
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     with REPORT.open("a") as f:
@@ -169,8 +162,11 @@ def test_notebook_runs_clean(path, tmp_path):
         f"{path.name} peaked at {nb.metadata['peak_memory_mb']:.0f} MiB (kernel and its child processes); "
         f"its budget is {budget} MiB (Binder's 2 GiB, less the Jupyter server)"
     )
+    values = nb.metadata.get("values") or {}
+    failed = {k: v["error"] for k, v in values.items() if isinstance(v, dict) and set(v) == {"error"}}
+    assert not failed and len(values) == len(getattr(check, "VALUES", {})) + len(keys), \
+        f"values not read from the kernel: {failed or values}"
+    unkeyed = {k: values[k] for k in keys if values[k].get("kind") not in ("number", "exact", "probe")}
+    assert not unkeyed, f"questions the grader could not key (give the predicate a probe): {unkeyed}"
     if check is not None:
-        values = nb.metadata.get("values") or {}
-        failed = {k: v["error"] for k, v in values.items() if isinstance(v, dict) and set(v) == {"error"}}
-        assert not failed and len(values) == len(getattr(check, "VALUES", {})), f"values not read from the kernel: {failed or values}"
-        check.check(nb, tmp_path, values)
+        check.check(nb, tmp_path, {k: v for k, v in values.items() if k not in keys})
