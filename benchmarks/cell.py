@@ -75,7 +75,7 @@ if role == "llmnb":
     import common  # light: the kernel-like sink
     import IPython.display
     import pandas as pd
-    import llmnb, llmnb.display, llmnb.core.engine, llmnb.finetuning.run, llmnb.finetuning.tasks, llmnb.core.checkpoint
+    import llmnb, llmnb.display, llmnb.core.engine, llmnb.finetuning.run, llmnb.tasks.classification, llmnb.core.checkpoint
     from llmnb.display.notebook import NotebookDisplay
     from llmnb.display.plot import CHARTS
     llmnb.display.in_notebook = lambda: True  # the notebook view...
@@ -89,7 +89,7 @@ if role == "llmnb":
         from llmnb.core.events import Callback
         timed(llmnb.finetuning.run.FineTuneJob, "prepare_data", "read and check the data")
         timed(llmnb.finetuning.run, "_load", "load the model")
-        timed(llmnb.finetuning.tasks.Task, "encode", "tokenize")
+        timed(llmnb.tasks.classification.Classification, "encode", "tokenize")
         timed(llmnb.finetuning.run.FineTuneJob, "evaluate", "evaluation")
         timed(llmnb.core.checkpoint.Checkpointer, "write", "checkpoint")
         timed(llmnb.finetuning.run, "save_final", "final save (weights, tokenizer, llmnb.json)")

@@ -186,7 +186,7 @@ def warm_up():
     from transformers.models.bert import modeling_bert  # noqa: F401  (a lazy import, done before any timing)
 
     import llmnb.metrics
-    from llmnb.finetuning.tasks import get_task
+    from llmnb.core.task import DEFAULT_TASK, get_task
 
     model, tokenizer = load_minilm(minilm_path())
     batch = tokenizer(["a warm-up sentence", "another one"], padding=True, return_tensors="pt")
@@ -198,7 +198,7 @@ def warm_up():
             torch.optim.AdamW(model.parameters(), lr=1e-9, **kind).step()
         except RuntimeError:  # fused AdamW on CPU needs torch >= 2.4
             pass
-    llmnb.metrics.compute(get_task("classification").metrics, [0, 1], [0, 1])  # evaluate.load, cached by llmnb
+    llmnb.metrics.compute(get_task(DEFAULT_TASK).metrics, [0, 1], [0, 1])  # evaluate.load, cached by llmnb
 
 
 # ----------------------------------------------------------------------------- the Trainer baseline

@@ -52,14 +52,14 @@ def plain_tokens_per_s(gpt, steps):
     import copy
 
     from llmnb.finetuning.config import FineTuneConfig
-    from llmnb.instruct.tasks import make_task
+    from llmnb.core.task import make_task
 
     config = FineTuneConfig(task="sft", max_steps=steps, batch_size=BATCH, max_length=LENGTH, lr=1e-3, eval_fraction=0)
     task = make_task(config)
     model, tokenizer = copy.deepcopy(gpt.model), copy.deepcopy(gpt.tokenizer)
     task.prepare_tokenizer(tokenizer)
     prepared = task.prepare("instructions", None, config)
-    enc = task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], LENGTH)
+    enc = task.encode(tokenizer, prepared.train_texts, prepared.train_targets, LENGTH)
     # The same optimizer and schedule as the engine's (fused AdamW where torch has it): the ratio is the loop's cost.
     optimizer = llmnb.make_optimizer(model, config, torch.device("cpu"))
     schedule = llmnb.make_scheduler(optimizer, config, steps)

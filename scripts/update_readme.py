@@ -50,7 +50,7 @@ def pretrain_options_markdown() -> str:
 
 
 # The package's areas, in the order a reader meets them; modules inside each are listed by name.
-AREAS = ("core", "finetuning", "instruct", "pretraining", "display", "notebook", "tools", "course", "classroom", "datasets", "metrics")
+AREAS = ("core", "finetuning", "instruct", "tasks", "pretraining", "display", "notebook", "tools", "course", "classroom", "datasets", "metrics")
 TOP_MODULES = ("__init__", "errors", "check", "version")
 
 

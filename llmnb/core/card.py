@@ -9,16 +9,35 @@ which data (its sha256), which options, which versions and machine, what it scor
 """
 from __future__ import annotations
 
-# task -> (Hub pipeline tag, what the model does, in words)
-TASKS = {
-    "classification": ("text-classification", "sorts a text into one of the labels it was trained on"),
-    "regression": ("text-classification", "predicts one number for a text"),
-    "causal-lm": ("text-generation", "continues a text in the style of its training text"),
-    "seq2seq": ("text2text-generation", "turns an input text into an output text, as in its training pairs"),
-    "sft": ("text-generation", "answers a prompt in the format of its instruction data (a chat template)"),
-    "dpo": ("text-generation", "answers a prompt, tuned to prefer the chosen over the rejected answers of its pairs"),
-    "pretrain": ("text-generation", "continues a text in the style of its training corpus"),
-}
+from dataclasses import dataclass
+
+
+@dataclass
+class CardWords:
+    """What a card says about the kind of model: its Hub pipeline tag, what it does, how it was tuned."""
+
+    tag: str
+    does: str
+    tuned_as: str
+    generative: bool
+
+
+# A run with no task in its record is a pretraining run (llmnb.pretrain): not a fine-tuning task.
+PRETRAINED = CardWords("text-generation", "continues a text in the style of its training corpus", "pretrained from scratch", True)
+
+
+def card_words(task: str | None) -> CardWords:
+    """The card's words for `task`, from the task's own class (llmnb/tasks/)."""
+    if not task:
+        return PRETRAINED
+    from llmnb.core.task import get_task
+    from llmnb.errors import ConfigError
+
+    try:
+        cls = get_task(task)
+    except ConfigError:  # a record from a task this installation does not have
+        return CardWords("", "was trained by llmnb", f"trained for {task}", False)
+    return CardWords(cls.pipeline_tag, cls.does, cls.tuned_as, cls.generative)
 # llmnb's offline aliases and the Hub models they are
 BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 
@@ -28,8 +47,9 @@ def model_card(record: dict, facts: dict | None = None) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
     facts = facts or {}
+    words = card_words(record.get("task"))
     task = record.get("task") or "pretrain"
-    pipeline_tag, what = TASKS.get(task, ("text-generation", "was trained by llmnb"))
+    pipeline_tag, what = words.tag or None, words.does
     model_name = str(record.get("model_name") or record.get("kind") or "model")
     base = BASE_MODELS.get(model_name, model_name if _looks_like_hub_id(model_name) else None)
     metrics = {k.removeprefix("eval_"): v for k, v in (record.get("metrics") or {}).items() if isinstance(v, (int, float))}
@@ -49,17 +69,17 @@ def model_card(record: dict, facts: dict | None = None) -> str:
         model_name=facts.get("title") or f"{model_name} {task}",
         eval_results=results or None,
     )
-    title = facts.get("title") or f"{model_name}, {_task_words(task)} with llmnb"
+    title = facts.get("title") or f"{model_name}, {words.tuned_as} with llmnb"
     sections = [
         f"---\n{metadata.to_yaml()}\n---",
         f"# {title}",
         f"This model {what}. It was trained with [llmnb](https://github.com/llmnb/llmnb) "
         f"(version {record.get('llmnb_version', '?')}) and {_status_words(record)}.",
-        "## Intended use\n\n" + _intended_use(task, record),
+        "## Intended use\n\n" + _intended_use(words, record),
         "## Data\n\n" + _data_section(data, record),
         "## Training\n\n" + _training_section(record),
         "## Evaluation\n\n" + _evaluation_section(metrics, record),
-        "## Limitations\n\n" + _limitations(task, data),
+        "## Limitations\n\n" + _limitations(words, data),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
 
@@ -67,12 +87,6 @@ def model_card(record: dict, facts: dict | None = None) -> str:
 def _looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
-
-
-def _task_words(task: str) -> str:
-    return {"classification": "fine-tuned for text classification", "regression": "fine-tuned for regression",
-            "causal-lm": "fine-tuned as a language model", "seq2seq": "fine-tuned for text-to-text",
-            "sft": "instruction-tuned", "dpo": "preference-tuned (DPO)", "pretrain": "pretrained from scratch"}.get(task, task)
 
 
 def _status_words(record: dict) -> str:
@@ -85,13 +99,13 @@ def _data_name(record: dict) -> str:
     return str(record.get("corpus") or "custom")
 
 
-def _intended_use(task: str, record: dict) -> str:
+def _intended_use(words: CardWords, record: dict) -> str:
     labels = record.get("labels")
     lines = ["Learning and experiments: this model comes from a notebook run and was checked only on the "
              "validation data below. It is not meant for decisions about people."]
     if labels:
         lines.append(f"It predicts one of: {', '.join(map(str, labels))}.")
-    if task in ("sft", "dpo", "pretrain", "causal-lm"):
+    if words.generative:
         lines.append("Generated text can be fluent and wrong: read it, don't trust it.")
     return " ".join(lines)
 
@@ -114,7 +128,7 @@ def _training_section(record: dict) -> str:
     keys = ["epochs", "max_steps", "batch_size", "lr", "schedule", "warmup", "weight_decay", "freeze", "max_length",
             "block_size", "layers", "width", "precision", "seed"]
     keys += ["lora", "lora_r", "lora_alpha"] if config.get("lora") else []
-    keys += ["beta", "rpo_alpha"] if config.get("task") == "dpo" else []
+    keys += _task_option_names(record.get("task"))  # dpo: beta, rpo_alpha; sft: packing...
     keys = [k for k in keys if config.get(k) is not None]
     options = ", ".join(f"`{k}={config[k]}`" for k in keys)
     env = record.get("environment") or {}
@@ -146,12 +160,24 @@ def _evaluation_section(metrics: dict, record: dict) -> str:
     return f"On the validation data, with the weights of step {record.get('best_step')} (the best evaluation):\n\n{table}"
 
 
-def _limitations(task: str, data: dict) -> str:
+def _limitations(words: CardWords, data: dict) -> str:
     rows = (data.get("train") or {}).get("rows", 0)
     lines = [f"Trained on {rows:,} examples: small data gives results that vary from run to run and may not "
              "carry over to other text." if rows else "The size of the training data is not recorded."]
     lines.append("A fine-tuned model keeps what its pretrained base learned, biases included (chapter 3 of the "
                  "llmnb course measures one such probe); test it on the text you care about before using it.")
-    if task in ("sft", "dpo", "pretrain", "causal-lm"):
+    if words.generative:
         lines.append("A small generative model makes facts up; it has no safety tuning.")
     return " ".join(lines)
+
+
+def _task_option_names(task: str | None) -> list[str]:
+    from dataclasses import fields
+
+    from llmnb.core.task import get_task
+    from llmnb.errors import ConfigError
+
+    try:
+        return [f.name for f in fields(get_task(task).Options)] if task else []
+    except ConfigError:
+        return []

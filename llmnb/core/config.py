@@ -17,7 +17,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("linear", "cosine", "constant")
 # The order options are listed in (help, README tables), whatever class declared them.
-GROUPS = ("data", "model", "weights", "length", "evaluation", "machinery", "display")
+GROUPS = ("data", "task", "model", "weights", "length", "evaluation", "machinery", "display")  # task: a task's own options
 
 
 def option(default, help: str, group: str, **meta):
@@ -120,16 +120,33 @@ class TrainConfig:
         return self.to_dict()
 
     @classmethod
+    def option_fields(cls) -> list:
+        """The fields a user sets (a job may add others, e.g. its tasks' own options)."""
+        return list(fields(cls))
+
+    @classmethod
+    def help_of(cls, f) -> str:
+        return f.metadata["help"]
+
+    @classmethod
+    def group_of(cls, f) -> str:
+        return f.metadata["group"]
+
+    @classmethod
+    def option_field(cls, name: str):
+        return next(f for f in cls.option_fields() if f.name == name)
+
+    @classmethod
     def option_help(cls) -> dict[str, tuple[object, str]]:
-        """name -> (default, help) for every option, grouped (data, model, ..., display)."""
-        ordered = sorted(fields(cls), key=lambda f: GROUPS.index(f.metadata["group"]))  # stable within a group
-        return {f.name: (None if f.default is MISSING else f.default, f.metadata["help"]) for f in ordered}
+        """name -> (default, help) for every option, grouped (data, task, model, ..., display)."""
+        ordered = sorted(cls.option_fields(), key=lambda f: GROUPS.index(cls.group_of(f)))  # stable within a group
+        return {f.name: (None if f.default is MISSING else f.default, cls.help_of(f)) for f in ordered}
 
     @classmethod
     def magic_flag(cls, name: str) -> str:
         """How a magic spells the option `name`: --max-steps, or --no-plot for a default-on switch."""
         dashed = name.replace("_", "-")
-        return f"--no-{dashed}" if cls.__dataclass_fields__[name].default is True else f"--{dashed}"
+        return f"--no-{dashed}" if cls.option_field(name).default is True else f"--{dashed}"
 
     @classmethod
     def options_markdown(cls, magic: str, function: str) -> str:
@@ -137,7 +154,7 @@ class TrainConfig:
         lines = [f"| `{magic}` flag | `{function}` keyword | default | what it does |", "|---|---|---|---|"]
         for name, (default, text) in cls.option_help().items():
             # A tuple (pretraining's prompts) cannot be spelled as one flag: a keyword only.
-            flag = "(keyword only)" if str(cls.__dataclass_fields__[name].type) == "tuple" else f"`{cls.magic_flag(name)}`"
+            flag = "(keyword only)" if str(cls.option_field(name).type) == "tuple" else f"`{cls.magic_flag(name)}`"
             lines.append(f"| {flag} | `{name}` | `{default}` | {text} |")
         return "\n".join(lines)
 

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmnb.core.task import DEFAULT_TASK
+
 RUNNING = "running"
 FINISHED = "finished"
 STOPPED_EARLY = "stopped early"
@@ -37,7 +39,7 @@ class TrainState:
     Taught in chapter 5 (tutorials/05_project.ipynb).
     """
 
-    task: str = "classification"
+    task: str = DEFAULT_TASK
     model_name: str = ""
     max_steps: int = 0  # optimizer steps planned for the whole run
     num_epochs: float = 0.0

@@ -5,14 +5,13 @@
     wall time, peak memory) -> (save)
 
 A job (`FineTuneJob`, `PretrainJob`) is one class that fills in the steps below; `run()` keeps
-their order, wires the display and the caller's listeners to the `Engine`, gives memory back
+their order, wires the listeners it is given (display, reporters, the caller's) to the `Engine`, gives memory back
 after the loop, and turns a failed run into a `TrainingError` that still carries the result,
 so nothing trained is lost. Data is read before any model loads, so a mistake costs seconds.
 """
 from __future__ import annotations
 
 import contextlib
-import time
 
 from llmnb.core.config import TrainConfig
 from llmnb.core.events import FAILED, Callback, TrainState
@@ -89,26 +88,17 @@ class Job:
 
     run_dir = None  # the run's folder (checkpoints, final model, TensorBoard events), if it has one
 
-    def reporters(self) -> list[Callback]:
-        """Listeners named by `report_to` (TensorBoard)."""
-        report_to = getattr(self.config, "report_to", "none")
-        if report_to != "tensorboard":
-            return []
-        from llmnb.core.checkpoint import runs_root
-        from llmnb.display.tensorboard import TensorBoardWriter
-
-        where = self.run_dir / "tensorboard" if self.run_dir is not None else runs_root() / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
-        return [TensorBoardWriter(where, hparams=self.config.to_dict())]
-
     # ------------------------------------------------------------------ the one order
-    def run(self):
+    def run(self, watchers=None):
+        """Train and return the result. `watchers(job) -> [listeners]` gives the display and the
+        reporters (TensorBoard) the config asks for: `llmnb.display.watchers`, passed in by
+        `finetune` and `pretrain`, so that nothing in the core draws (None: no display)."""
         import torch
 
         from llmnb.core.engine import Engine
         from llmnb.core.memory import release_memory
         from llmnb.core.models import quiet_transformers
         from llmnb.core.record import MemoryPeak, environment
-        from llmnb.display import make_display
 
         config = self.config
         self.prepare_data()
@@ -118,12 +108,12 @@ class Job:
             seed_everything(config.seed)
             model = self.build_model()
             state = self.new_state(model)
-            display = None if config.quiet else make_display("auto", plot=config.plot)
+            shown = watchers(self) if watchers else []
             torch.manual_seed(config.seed)  # dropout masks and batch order repeat from run to run
             # No validation data: no evaluations, so nothing can stop the run early either.
             evaluate = self.evaluate if self.has_eval_data() else None
             engine = Engine(model, config, self.batches, self.steps_per_epoch, evaluate,
-                            [display, *self.reporters(), *self.callbacks], state)
+                            [*shown, *self.callbacks], state)
             engine.eval_at_start = self.eval_at_start
             if self.compute_loss is not None:
                 engine.compute_loss = self.compute_loss

@@ -19,7 +19,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmnb.errors import ModelNotFoundError
+from llmnb.core.task import DEFAULT_TASK
+from llmnb.errors import ConfigError, ModelNotFoundError
 
 # Published by an unknown packager, so we check that the weights are the real ones.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -32,26 +33,29 @@ ALIASES = {
     "tiny-llama": "a 2-layer Llama with random weights and a chat template (instruction-tuning tests)",
 }
 
-# Aliases that load only with one kind of head (the others load with any): what the picker offers.
-CAUSAL_TASKS = ("causal-lm", "sft", "dpo")
-ALIAS_TASKS = {"tiny-gpt2": CAUSAL_TASKS, "tiny-llama": CAUSAL_TASKS, "tiny-t5": ("seq2seq",)}
+ENCODER = "encoder"  # load_model's head for no task at all: the transformer's hidden states (AutoModel)
+CAUSAL_LM, SEQ2SEQ = "AutoModelForCausalLM", "AutoModelForSeq2SeqLM"
+# Aliases that build only one kind of model (the others take any head): what the picker offers.
+ALIAS_HEADS = {"tiny-gpt2": (CAUSAL_LM,), "tiny-llama": (CAUSAL_LM,), "tiny-t5": (SEQ2SEQ,)}
+
+
+def head_for(task: str):
+    """(transformers Auto class name, the task class or None for the encoder) of `task`."""
+    if task == ENCODER:
+        return "AutoModel", None
+    from llmnb.core.task import get_task
+
+    try:
+        task_class = get_task(task)
+    except ConfigError as e:
+        raise ModelNotFoundError(f"{e} Or task={ENCODER!r} for the model without a head.") from None
+    return task_class.auto_class, task_class
 
 
 def alias_loads_with(alias: str, task: str) -> bool:
     """True when `load_model(alias, task=task)` can build that pair."""
-    return task in ALIAS_TASKS.get(alias, (task,))
-
-
-# task -> name of the transformers Auto class that builds the model with the right head
-AUTO_CLASSES = {
-    "classification": "AutoModelForSequenceClassification",
-    "regression": "AutoModelForSequenceClassification",
-    "causal-lm": "AutoModelForCausalLM",
-    "sft": "AutoModelForCausalLM",
-    "dpo": "AutoModelForCausalLM",
-    "seq2seq": "AutoModelForSeq2SeqLM",
-    "encoder": "AutoModel",
-}
+    auto, _ = head_for(task)
+    return auto in ALIAS_HEADS.get(alias, (auto,))
 
 
 @dataclass
@@ -133,7 +137,7 @@ def resolve_device(device: str = "auto"):
 
 def load_model(
     name_or_path: str = "minilm",
-    task: str = "classification",
+    task: str = DEFAULT_TASK,
     num_labels: int = 2,
     id2label: dict | None = None,
     device: str = "auto",
@@ -158,23 +162,15 @@ def load_model(
 
     if trust_remote_code:
         warnings.warn(f"trust_remote_code=True: loading '{name_or_path}' may run Python code from the Hub. Only do this for models you trust.")
-    if task not in AUTO_CLASSES:
-        raise ModelNotFoundError(f"task={task!r} is not known; choose one of: {', '.join(AUTO_CLASSES)}.")
-    kwargs = {}
-    if task in ("classification", "regression"):
-        kwargs["num_labels"] = 1 if task == "regression" else num_labels
-        if task == "regression":
-            kwargs["problem_type"] = "regression"
-        if id2label:
-            kwargs["id2label"] = {int(i): str(l) for i, l in id2label.items()}
-            kwargs["label2id"] = {str(l): int(i) for i, l in id2label.items()}
+    auto, task_class = head_for(task)
+    kwargs = task_class.model_kwargs(num_labels, id2label) if task_class else {}
     torch.manual_seed(seed)
     with quiet_transformers():
         if name_or_path in TINY_BUILDERS:
-            model, tokenizer = TINY_BUILDERS[name_or_path](task, kwargs)
+            model, tokenizer = TINY_BUILDERS[name_or_path](auto, kwargs, task_class)
         else:
             source = str(bundled_minilm_path()) if name_or_path == "minilm" else _check_source(name_or_path)
-            model, tokenizer = _from_pretrained(source, name_or_path, task, kwargs, trust_remote_code)
+            model, tokenizer = _from_pretrained(source, name_or_path, auto, kwargs, trust_remote_code)
     model.to(resolve_device(device))
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, task=task)
 
@@ -197,10 +193,10 @@ def _check_source(name: str) -> str:
     return name
 
 
-def _from_pretrained(source, name, task, kwargs, trust_remote_code):
+def _from_pretrained(source, name, auto_class, kwargs, trust_remote_code):
     import transformers
 
-    auto = getattr(transformers, AUTO_CLASSES[task])
+    auto = getattr(transformers, auto_class)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         model = auto.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
@@ -239,7 +235,7 @@ def _load_adapters(folder: Path, task, num_labels, id2label, device, trust_remot
         )
     meta_file = folder / "llmnb.json"
     labels = json.loads(meta_file.read_text()).get("labels") if meta_file.is_file() else None
-    if labels and not id2label and task == "classification":
+    if labels and not id2label and getattr(head_for(task)[1], "uses_labels", False):
         id2label, num_labels = dict(enumerate(labels)), len(labels)
     loaded = load_model(base, task, num_labels, id2label, "cpu", trust_remote_code, seed)
     with quiet_transformers():
@@ -258,7 +254,7 @@ def transformers_tokenizer(folder: Path, fallback):
     return fallback
 
 
-def _tiny_bert(task, kwargs):
+def _tiny_bert(auto_class, kwargs, task_class):
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
@@ -271,17 +267,24 @@ def _tiny_bert(task, kwargs):
         max_position_embeddings=512,
         **kwargs,
     )
-    auto = getattr(transformers, AUTO_CLASSES[task])
-    return auto.from_config(config), tokenizer
+    return getattr(transformers, auto_class).from_config(config), tokenizer
 
 
-def _tiny_gpt2(task, kwargs):
+def _only(alias: str, auto_class: str, task_class, wanted: str, what: str) -> None:
+    if auto_class != wanted:
+        from llmnb.core.task import task_classes
+
+        fits = ", ".join(repr(t.name) for t in task_classes() if t.auto_class == wanted)
+        given = task_class.name if task_class else ENCODER
+        raise ModelNotFoundError(f"{alias} is {what}; use it with task={fits}, not {given!r}.")
+
+
+def _tiny_gpt2(auto_class, kwargs, task_class):
     import transformers
 
-    if task not in CAUSAL_TASKS:
-        raise ModelNotFoundError(f"tiny-gpt2 is a causal language model; use it with task='causal-lm', 'sft' or 'dpo', not {task!r}.")
+    _only("tiny-gpt2", auto_class, task_class, CAUSAL_LM, "a causal language model")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
-    if task in ("sft", "dpo"):
+    if task_class.chat:
         tokenizer.eos_token = tokenizer.sep_token  # [SEP] ends an answer, as it ends a BERT-style text
     config = transformers.GPT2Config(
         vocab_size=tokenizer.vocab_size, n_positions=512, n_embd=64, n_layer=2, n_head=2,
@@ -290,11 +293,10 @@ def _tiny_gpt2(task, kwargs):
     return transformers.GPT2LMHeadModel(config), tokenizer
 
 
-def _tiny_t5(task, kwargs):
+def _tiny_t5(auto_class, kwargs, task_class):
     import transformers
 
-    if task != "seq2seq":
-        raise ModelNotFoundError(f"tiny-t5 is an encoder-decoder; use it with task='seq2seq', not {task!r}.")
+    _only("tiny-t5", auto_class, task_class, SEQ2SEQ, "an encoder-decoder")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
     config = transformers.T5Config(
         vocab_size=tokenizer.vocab_size, d_model=64, d_kv=32, d_ff=128, num_layers=2, num_heads=2,
@@ -304,12 +306,11 @@ def _tiny_t5(task, kwargs):
     return transformers.T5ForConditionalGeneration(config), tokenizer
 
 
-def _tiny_llama(task, kwargs):
+def _tiny_llama(auto_class, kwargs, task_class):
     import transformers
 
-    if task not in CAUSAL_TASKS:
-        raise ModelNotFoundError(f"tiny-llama is a causal language model; use it with task='sft', 'dpo' or 'causal-lm', not {task!r}.")
-    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE
+    _only("tiny-llama", auto_class, task_class, CAUSAL_LM, "a causal language model")
+    from llmnb.core.chat_template import DEFAULT_CHAT_TEMPLATE
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
     tokenizer.eos_token = tokenizer.sep_token  # [SEP] ends an answer; [PAD] pads
@@ -323,6 +324,31 @@ def _tiny_llama(task, kwargs):
 
 
 TINY_BUILDERS = {"tiny-bert": _tiny_bert, "tiny-gpt2": _tiny_gpt2, "tiny-t5": _tiny_t5, "tiny-llama": _tiny_llama}
+
+
+def context_limit(model) -> int | None:
+    """The most tokens the model takes at once (its position table), or None when it has no limit."""
+    return getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+
+
+def pad_id(tokenizer) -> int:
+    """The id that pads a batch: the tokenizer's pad token, else its end-of-text token (GPT-2
+    has no pad token; padding is masked out, so which id fills it does not matter), else 0."""
+    for candidate in (tokenizer.pad_token_id, getattr(tokenizer, "eos_token_id", None)):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """The model in eval mode (no dropout) for the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ __all__ = [
     "ConsoleDisplay",
     "NotebookDisplay",
     "make_display",
+    "watchers",
     "plot_history",
     "png_bytes",
     "render_html",
@@ -48,6 +49,25 @@ def make_display(mode: str = "auto", plot: bool = True) -> Callback | None:
     if mode == "console":
         return ConsoleDisplay()
     return None
+
+
+def watchers(job) -> list[Callback]:
+    """The listeners a job's config asks for: the display (unless `quiet`; the chart unless
+    `plot=False`) and the reporters of `report_to` (TensorBoard event files in the run folder's
+    tensorboard/, or runs/tensorboard/<time> for a run without one). `finetune` and `pretrain`
+    hand this to `Job.run`, which wires them to the engine."""
+    config = job.config
+    shown = [] if config.quiet else [make_display("auto", plot=config.plot)]
+    if getattr(config, "report_to", "none") == "tensorboard":
+        import time
+
+        from llmnb.core.checkpoint import runs_root
+        from llmnb.display.tensorboard import TensorBoardWriter
+
+        run_dir = getattr(job, "run_dir", None)
+        where = run_dir / "tensorboard" if run_dir is not None else runs_root() / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
+        shown.append(TensorBoardWriter(where, hparams=config.to_dict()))
+    return [listener for listener in shown if listener is not None]
 
 
 def in_notebook() -> bool:

@@ -78,7 +78,8 @@ class LiveCallback(TrainerCallback):
         config = getattr(model, "config", None)
         metric = args.metric_for_best_model or "loss"
         s = self.state = TrainState(
-            task="regression" if getattr(config, "problem_type", None) == "regression" else "classification",
+            # The display's label for the run: what transformers calls its problem (a Trainer run is no llmnb task).
+            task=str(getattr(config, "problem_type", None) or "Trainer"),
             model_name=display_name(getattr(config, "_name_or_path", "")) or type(model).__name__,
             max_steps=state.max_steps,
             metric_name=metric if metric.startswith("eval_") else "eval_" + metric,

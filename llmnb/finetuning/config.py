@@ -7,26 +7,30 @@ chosen by measurement (see docs/defaults.md): a newcomer who sets nothing should
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from llmnb.core.config import TrainConfig, check_choice, check_number, option
+from llmnb.core.config import TrainConfig, check_number, option, unknown_option_message
+from llmnb.core.task import DEFAULT_TASK, get_task, task_classes, task_names
 from llmnb.errors import ConfigError
 
-TASKS = ("classification", "regression", "causal-lm", "seq2seq", "sft", "dpo")
 # Learning rates used when lr is not given. LoRA's adapters start at zero and are few, so they need
 # a larger step than full fine-tuning; measured on MiniLM + the bundled reviews (docs/performance.md,
 # "Which weights train").
 DEFAULT_LR, DEFAULT_LORA_LR = 1e-4, 2e-3
 
 
-@dataclass
+@dataclass(init=False)
 class FineTuneConfig(TrainConfig):
-    # What to train on
     """Every option of a fine-tuning run (`llmnb.finetune(..., **options)`, `%finetune --flags`).
+
+    The fields below are read by every task; a task's own options (beta for dpo, packing for
+    sft...) are given the same way, checked by that task's `Options` dataclass and kept in
+    `task_options` (and read as attributes: `config.beta`).
 
     Taught in chapter 2 (tutorials/02_core_concepts.ipynb); which weights train in chapter 4.
     """
-    task: str = option("classification", "What the model learns: " + ", ".join(TASKS) + ".", "data")
+    # What to train on
+    task: str = option(DEFAULT_TASK, "What the model learns: one of the tasks in llmnb/tasks/ (each file one task).", "data")
     text: str | None = option(None, "Column holding the input (source) text (inferred when not given).", "data")
     label: str | None = option(None, "Column holding the label, number or target text (inferred when not given).", "data")
     eval_fraction: float = option(
@@ -36,20 +40,6 @@ class FineTuneConfig(TrainConfig):
     lr: float | None = option(
         None, "Peak learning rate of AdamW (none: 1e-4, or 2e-3 with lora, whose adapters start at zero and need larger steps).",
         "length",
-    )
-    # Instruction and preference tuning (chapter 10)
-    train_on_prompt: bool = option(
-        False, "sft: train on the prompt's tokens too, not only the answers' (the default trains answers only).", "data"
-    )
-    packing: bool = option(
-        True, "sft: put several examples in one row up to max_length, each attending only to itself: the same loss "
-        "as unpacked, with less padding (off: one example per row).", "data"
-    )
-    beta: float = option(0.1, "dpo: how far the model may move from the starting (reference) model; larger keeps it closer.", "data")
-    rpo_alpha: float = option(0.0, "dpo: weight of the chosen answers' own loss (per token) added to DPO's, so their "
-                              "likelihood rises, not only the gap (TRL's rpo_alpha; 0: plain DPO).", "data")
-    eval_generate: int = option(
-        64, "sft: validation prompts answered (greedy) at each evaluation for exact match; 0: none.", "evaluation"
     )
     # Which weights train (chapter 4.4)
     freeze: int | None = option(None, "Train only the top N transformer layers and the head; the rest stays as pretrained.", "weights")
@@ -78,6 +68,23 @@ class FineTuneConfig(TrainConfig):
     )
     overwrite: bool = option(False, "Allow `out` to be a folder that holds an earlier run (it is replaced).", "machinery")
     trust_remote_code: bool = option(False, "Run model code downloaded from the Hub. Only for models you trust.", "machinery")
+    # The chosen task's own options, checked by its Options dataclass (not a flag: each is one).
+    task_options: dict = field(default_factory=dict, metadata={"help": "The task's own options.", "group": "data", "listed": False})
+
+    def __init__(self, **options):
+        """Any field above by keyword, and the options of the chosen task (beta=0.2 with task='dpo')."""
+        for f in fields(self):
+            default = f.default_factory() if f.default is MISSING else f.default
+            setattr(self, f.name, options.pop(f.name, default))
+        self.task_options = {**self.task_options, **options}
+        self.__post_init__()
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: a task option read as an attribute (config.beta).
+        options = self.__dict__.get("task_options") or {}
+        if name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__} has no option {name!r}")
 
     def __post_init__(self):
         # lr=None: the default for the strategy. Remembered, so that replace(lora=True) on a config
@@ -85,7 +92,9 @@ class FineTuneConfig(TrainConfig):
         self.default_lr_used = self.lr is None
         if self.lr is None:
             self.lr = DEFAULT_LORA_LR if self.lora else DEFAULT_LR
-        check_choice("task", self.task, TASKS)
+        task = get_task(self.task)  # a clear error for an unknown task
+        self.task = task.name  # an alias (ner) becomes the task's name
+        self.task_options = _checked_task_options(task, self.task_options)
         if self.epochs is None:
             raise ConfigError("epochs=None: give a number of passes over the data (e.g. epochs=3), or max_steps.")
         super().__post_init__()
@@ -101,13 +110,6 @@ class FineTuneConfig(TrainConfig):
         check_number("lora_alpha", self.lora_alpha, minimum=1)
         check_number("lora_dropout", self.lora_dropout, minimum=0, maximum=0.9)
         check_number("checkpoint_every", self.checkpoint_every, minimum=0)
-        check_number("beta", self.beta, minimum=0, exclusive=True)
-        check_number("rpo_alpha", self.rpo_alpha, minimum=0)
-        check_number("eval_generate", self.eval_generate, minimum=0, integer=True)
-        if self.train_on_prompt and self.task != "sft":
-            raise ConfigError(f"train_on_prompt=True is for task='sft'; task={self.task!r} has no prompt to train on.")
-        if self.rpo_alpha and self.task != "dpo":
-            raise ConfigError(f"rpo_alpha={self.rpo_alpha} is for task='dpo'; task={self.task!r} has no chosen answers to weigh.")
         if self.lr > (5e-2 if self.lora else 1e-2):
             usual = "5e-4 to 5e-3 is usual for LoRA" if self.lora else "1e-5 to 3e-4 is usual"
             warnings.warn(f"lr={self.lr} is very high for fine-tuning a pretrained model; {usual}.")
@@ -117,8 +119,72 @@ class FineTuneConfig(TrainConfig):
                 "Only use it for models whose code you trust."
             )
 
+    def to_dict(self) -> dict:
+        """Every option by name, the task's own among them (what checkpoints, records and cards keep)."""
+        values = asdict(self)
+        values.update(values.pop("task_options"))
+        return values
+
     def _values_to_copy(self, overrides: dict) -> dict:
         values = self.to_dict()
         if self.default_lr_used and "lr" not in overrides:
             values["lr"] = None  # chosen again for the new options
+        if "task" in overrides and get_task(overrides["task"]) is not get_task(self.task):
+            for name in self.task_options:  # another task: the old one's options do not apply
+                values.pop(name)
         return values
+
+    def replace(self, **overrides):
+        """A new config with some options changed (a task's own options included)."""
+        known = {f.name for f in fields(self) if f.name != "task_options"} | set(self.task_option_fields())
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(unknown_option_message(unknown, known))
+        return type(self)(**{**self._values_to_copy(overrides), **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A config from a saved `to_dict()` (a checkpoint, a run's record), also one written before
+        task options had their own dataclass: options no task of this run reads are dropped."""
+        own = {f.name for f in fields(get_task(values.get("task", DEFAULT_TASK)).Options)}
+        known = {f.name for f in fields(cls) if f.name != "task_options"}
+        return cls(**{k: v for k, v in values.items() if k in known | own})
+
+    # ------------------------------------------------------------------ help
+    @classmethod
+    def task_option_fields(cls) -> dict:
+        """name -> (task class, dataclass field) for every task's own options, task by task."""
+        return {f.name: (task, f) for task in task_classes() for f in fields(task.Options)}
+
+    @classmethod
+    def option_fields(cls) -> list:
+        listed = [f for f in fields(cls) if f.metadata.get("listed", True)]
+        return listed + [f for _, f in cls.task_option_fields().values()]
+
+    @classmethod
+    def help_of(cls, f) -> str:
+        if f.name == "task":  # the registry's tasks, so a new task file shows up in %finetune? and the README
+            return f"What the model learns: {', '.join(task_names())} (one file each in llmnb/tasks/)."
+        owner = cls.task_option_fields().get(f.name)
+        return f"{owner[0].name}: {f.metadata['help']}" if owner and owner[1] is f else f.metadata["help"]
+
+    @classmethod
+    def group_of(cls, f) -> str:
+        owner = cls.task_option_fields().get(f.name)
+        return "task" if owner and owner[1] is f else f.metadata["group"]
+
+
+def _checked_task_options(task, given: dict) -> dict:
+    """`given` checked by the task's Options (its defaults filled in); an option of another task,
+    or of none, is a clear error."""
+    own = {f.name for f in fields(task.Options)}
+    stray = sorted(set(given) - own)
+    if stray:
+        owners = {f.name: other.name for other in task_classes() for f in fields(other.Options)}
+        elsewhere = [f"{name} is an option of task={owners[name]!r}" for name in stray if name in owners]
+        if elsewhere:
+            raise ConfigError(f"{'; '.join(elsewhere)}; this run's task is {task.name!r}, which does not read it. "
+                              f"Set task={owners[stray[0]]!r}, or leave the option out.")
+        known = {f.name for f in fields(FineTuneConfig) if f.name != "task_options"} | set(owners)
+        raise ConfigError(unknown_option_message(stray, known))
+    return asdict(task.Options(**given))

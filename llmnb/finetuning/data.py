@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmnb.core.task import PreparedData
 from llmnb.errors import DataError, Notice
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "input", "document", "question", "source")
@@ -228,7 +229,7 @@ def stratified_split(labels, fraction: float, seed: int) -> tuple[list[int], lis
 
 # ----------------------------------------------------------------------------- a run's data
 
-def prepare_data(data, eval, config, task) -> dict:
+def prepare_data(data, eval, config, task) -> PreparedData:
     """Read, check and split the data; nothing here touches a model (so errors come fast)."""
     frame = to_frame(data, "training data")
     text_col, label_col = pick_columns(frame, config.text, config.label, need_label=task.needs_target_column)
@@ -259,15 +260,7 @@ def prepare_data(data, eval, config, task) -> dict:
         eval_texts, eval_targets = [], []
     if labels and len(set(targets)) < 2:
         raise DataError("After holding out validation data, the training data has a single class. Add examples.")
-    return {
-        "train_texts": texts,
-        "train_targets": targets,
-        "eval_texts": eval_texts,
-        "eval_targets": eval_targets,
-        "labels": labels,
-        "text_column": text_col,
-        "label_column": label_col,
-    }
+    return PreparedData(texts, targets, eval_texts, eval_targets, labels, text_col, label_col)
 
 
 def encode_like(result, data, text=None, label=None):

@@ -28,7 +28,9 @@ def finetune(model="minilm", data=None, eval=None, config: FineTuneConfig | None
     if isinstance(options.get("lr"), str) and options["lr"].strip().lower() == "find":
         options["lr"] = _found_lr(model, data, config, options)
     config = (config or FineTuneConfig()).replace(**options) if options else (config or FineTuneConfig())
-    return FineTuneJob(model, data, eval, config, callbacks, resume).run()
+    from llmnb.display import watchers
+
+    return FineTuneJob(model, data, eval, config, callbacks, resume).run(watchers)
 
 
 def _found_lr(model, data, config, options) -> float:

@@ -5,6 +5,7 @@ import contextlib
 
 import torch
 
+from llmnb.core.models import eval_mode
 from llmnb.finetuning.batches import Encoded, batch_order, collate
 
 
@@ -15,12 +16,10 @@ def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets
     Batches group similar lengths (less padding); results are put back in input order.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     order = batch_order(enc.lengths, batch_size, shuffle=False, seed=0, group_by_length=True)
     logits_by_row, loss_total = {}, 0.0
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
-    try:
+    with eval_mode(model):
         for rows in order:
             batch = {k: v.to(device) for k, v in collate(enc, rows, pad_id, float_targets).items()}
             try:
@@ -37,7 +36,5 @@ def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets
             loss_total += float(out.loss) * len(rows)
             for r, logits in zip(rows, out.logits.float().cpu()):
                 logits_by_row[r] = logits
-    finally:
-        model.train(was_training)
     logits = torch.stack([logits_by_row[i] for i in range(len(enc))])
     return logits, loss_total / max(1, len(enc))

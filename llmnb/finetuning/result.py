@@ -12,7 +12,7 @@ from pathlib import Path
 
 from llmnb.core.result import TrainResult
 from llmnb.finetuning.data import LabelMap
-from llmnb.finetuning.tasks import Task
+from llmnb.core.task import Task
 
 
 @dataclass

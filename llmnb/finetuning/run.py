@@ -27,18 +27,8 @@ from llmnb.finetuning.resume import (
     run_dir_for,
     saved_task_state,
 )
-from llmnb.finetuning.tasks import Task, check_metric, get_task
-from llmnb.instruct.generation import context_limit
-
-
-def make_task(config: FineTuneConfig) -> Task:
-    """The task object of a run: a shared one, or for instruction and preference tuning one
-    that holds the run's settings (packing, beta...)."""
-    if config.task in ("sft", "dpo"):
-        from llmnb.instruct.tasks import make_task as make_chat_task
-
-        return make_chat_task(config)
-    return get_task(config.task)
+from llmnb.core.models import context_limit, pad_id
+from llmnb.core.task import Task, make_task
 
 
 class FineTuneJob(Job):
@@ -52,9 +42,9 @@ class FineTuneJob(Job):
         if resume:
             self.checkpoint, config = resume_point(resume, model, config)
         super().__init__(config, callbacks)
-        self.task = make_task(config)
+        self.task = make_task(config)  # this run's own task object: it may keep state (samples, references)
         self.eval_at_start = self.task.eval_at_start  # sft/dpo: the starting model's scores at step 0
-        check_metric(self.task, config.metric)
+        self.task.check_metric(config.metric)
         self.model_source, self.data, self.eval_data = model, data, eval
         # Started from another run's result: its weights exist only in memory, so no name reloads them.
         self.started_from_result = isinstance(model, TrainResult)
@@ -70,7 +60,7 @@ class FineTuneJob(Job):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self.run_dir = run_dir_for(config, self.model_source, self.checkpoint)
         if self.checkpoint is not None:
-            check_same_labels(self.checkpoint, self.prepared["labels"])
+            check_same_labels(self.checkpoint, self.prepared.labels)
             self.resumes_adapters = (self.checkpoint / "adapter_config.json").exists()
             if not self.resumes_adapters:
                 self.model_source = str(self.checkpoint)  # a full fine-tune's checkpoint is a complete model folder
@@ -79,19 +69,19 @@ class FineTuneJob(Job):
         from llmnb.core.record import data_fingerprint
 
         p = self.prepared
-        names = p["labels"].names if p["labels"] else None
+        names = p.labels.names if p.labels else None
 
         def targets(values):  # label ids back to the data's own labels, so the counts read well
             return [names[int(v)] for v in values] if names else values
 
-        return {"train": data_fingerprint(p["train_texts"], targets(p["train_targets"])),
-                "validation": data_fingerprint(p["eval_texts"], targets(p["eval_targets"]))}
+        return {"train": data_fingerprint(p.train_texts, targets(p.train_targets)),
+                "validation": data_fingerprint(p.eval_texts, targets(p.eval_targets))}
 
     def build_model(self):
         from llmnb.finetuning.strategies import apply_strategy
 
         config, prepared = self.config, self.prepared
-        self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared["labels"])
+        self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared.labels)
         context = context_limit(self.loaded.model)
         if context and context < config.max_length:  # longer rows would index past the position table
             self.notices.append(f"max_length lowered from {config.max_length} to {context}: the longest input this model takes.")
@@ -104,9 +94,9 @@ class FineTuneJob(Job):
             load_checkpoint_adapters(self.loaded.model, self.checkpoint)
         check_memory(self.loaded.model, config)
         tokenizer = self.tokenizer = self.loaded.tokenizer
-        self.train_enc = self.task.encode(tokenizer, prepared["train_texts"], prepared["train_targets"], config.max_length)
-        self.eval_enc = self.task.encode(tokenizer, prepared["eval_texts"], prepared["eval_targets"], config.max_length)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.train_enc = self.task.encode(tokenizer, prepared.train_texts, prepared.train_targets, config.max_length)
+        self.eval_enc = self.task.encode(tokenizer, prepared.eval_texts, prepared.eval_targets, config.max_length)
+        self.pad_id = pad_id(tokenizer)
         saved = saved_task_state(self.checkpoint)
         if saved is not None:
             self.task.restore_resume_state(saved, [self.train_enc, self.eval_enc])
@@ -149,7 +139,7 @@ class FineTuneJob(Job):
             return []
         from llmnb.core.checkpoint import Checkpointer
 
-        labels = self.prepared["labels"]
+        labels = self.prepared.labels
         extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict(),
                  "task_state": self.task.resume_state([self.train_enc, self.eval_enc])}
         return [Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
@@ -168,19 +158,16 @@ class FineTuneJob(Job):
 
     def make_result(self, model, state):
         prepared = self.prepared
-        result_class = FineTuneResult
-        if self.task.result_kind == "chat":
-            from llmnb.instruct.result import ChatResult as result_class
-        return result_class(
+        return self.task.result_class(
             model=model,
             tokenizer=self.tokenizer,
             config=self.config,
             state=state,
             task=self.task,
-            labels=prepared["labels"],
+            labels=prepared.labels,
             model_name=self.model_name,
-            text_column=prepared["text_column"],
-            label_column=prepared["label_column"],
+            text_column=prepared.text_column,
+            label_column=prepared.label_column,
             train_size=len(self.train_enc),
             eval_size=len(self.eval_enc),
             notices=self.notices,
@@ -251,9 +238,8 @@ def _available_memory() -> int | None:
 
 def _load(model, config: FineTuneConfig, task: Task, labels: LabelMap | None):
     from llmnb.core.models import LoadedModel, load_model
-    from llmnb.pretraining.result import PretrainResult
 
-    if isinstance(model, (FineTuneResult, PretrainResult)) and task.name in ("sft", "dpo"):
+    if isinstance(model, TrainResult) and task.continues_results:
         import copy
 
         # A copy: the result passed in keeps its weights and tokenizer, for before/after comparisons.
@@ -295,7 +281,7 @@ def _plan(engine, loaded, model_name, prepared) -> str:
     precision = str(engine.autocast_dtype).replace("torch.", "") if engine.autocast_dtype else "fp32"
     return (
         f"llmnb: fine-tuning {model_name} ({loaded.num_parameters / 1e6:.1f} M parameters) on "
-        f"{len(prepared['train_texts'])} examples, validating on {len(prepared['eval_texts'])}\n"
+        f"{len(prepared.train_texts)} examples, validating on {len(prepared.eval_texts)}\n"
         f"llmnb: {s.max_steps} steps ({s.num_epochs:.3g} epochs of {s.steps_per_epoch}), batch {c.batch_size}, "
         f"lr {c.lr:.0e}, {precision} on {engine.device}"
     )

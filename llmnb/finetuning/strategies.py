@@ -53,8 +53,6 @@ HEAD_NAMES = ("classifier", "score", "qa_outputs", "classification_head", "poole
 # Output layers of language models: pretrained (often tied to the input embeddings), so they train
 # under freeze (the top of the model) but not under LoRA.
 LM_HEADS = ("lm_head",)
-PEFT_TASKS = {"classification": "SEQ_CLS", "regression": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM",
-              "sft": "CAUSAL_LM", "dpo": "CAUSAL_LM"}
 
 
 def apply_strategy(model, config):
@@ -140,9 +138,11 @@ def add_lora(model, config):
         from peft import LoraConfig, TaskType, get_peft_model
     except ImportError:
         raise ConfigError("lora=True needs the peft package: pip install peft (or pip install 'llmnb[peft]').") from None
+    from llmnb.core.task import get_task
+
     targets = lora_targets(model, config)
     lora = LoraConfig(
-        task_type=getattr(TaskType, PEFT_TASKS.get(config.task, "SEQ_CLS")),
+        task_type=getattr(TaskType, get_task(config.task).peft_task_type or "SEQ_CLS"),
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,

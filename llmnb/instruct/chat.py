@@ -14,22 +14,12 @@ from __future__ import annotations
 
 import json
 
+from llmnb.core.chat_template import DEFAULT_CHAT_TEMPLATE  # set on a tokenizer without one; save() keeps it
 from llmnb.errors import DataError
 
 IGNORE = -100  # the label of a token the loss skips (the prompt, padding)
 GREY, RESET = "\x1b[90m", "\x1b[0m"  # grey in a terminal and in notebook output alike
 
-# Used when the tokenizer has no template of its own; set on the tokenizer, so `save()` keeps it.
-# Plain-text markers: no new tokens, so a model pretrained on plain text needs no new embeddings.
-DEFAULT_CHAT_TEMPLATE = (
-    "{% if bos_token %}{{ bos_token }}{% endif %}"
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n"
-    "{% elif message['role'] == 'user' %}User: {{ message['content'] }}\n"
-    "{% else %}Assistant: {{ message['content'] }}{{ eos_token }}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}Assistant:{% endif %}"
-)
 ROLES = ("system", "user", "assistant")
 
 # The data forms, found by column names (as text and label columns are for classification).

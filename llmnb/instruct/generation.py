@@ -8,6 +8,7 @@ end-of-text token (the one instruction tuning taught the model to write).
 """
 from __future__ import annotations
 
+from llmnb.core.models import context_limit, eval_mode, pad_id
 from llmnb.errors import ConfigError
 from llmnb.instruct.chat import render
 
@@ -19,11 +20,6 @@ def stop_ids(model, tokenizer) -> list[int]:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
-
-
-def context_limit(model) -> int | None:
-    """The most tokens the model takes at once (its position table), or None when it has no limit."""
-    return getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
 
 
 def _encode_prompts(tokenizer, conversations, room: int | None):
@@ -39,25 +35,20 @@ def generate_answers(model, tokenizer, conversations, max_new_tokens: int = 32, 
     limit = context_limit(model)
     rows = _encode_prompts(tokenizer, conversations, limit - max_new_tokens if limit else None)
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    was_training = model.training
-    model.eval()
+    pad = pad_id(tokenizer)
     answers = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                width = max(map(len, chunk))
-                # Left padding: every prompt ends at the same position, where generation starts.
-                ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=device)
-                mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=device)
-                out = model.generate(
-                    input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                    pad_token_id=pad, eos_token_id=stop_ids(model, tokenizer),
-                )
-                answers += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            width = max(map(len, chunk))
+            # Left padding: every prompt ends at the same position, where generation starts.
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in chunk], device=device)
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                pad_token_id=pad, eos_token_id=stop_ids(model, tokenizer),
+            )
+            answers += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
     return [a.strip() for a in answers]
 
 
@@ -80,15 +71,9 @@ def chat_reply(model, tokenizer, messages, max_new_tokens: int = 64, temperature
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True) if stream else None
     torch.manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, streamer=streamer,
-                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-                eos_token_id=stop_ids(model, tokenizer), **sampling,
-            )
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        out = model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, streamer=streamer,
+            pad_token_id=pad_id(tokenizer), eos_token_id=stop_ids(model, tokenizer), **sampling,
+        )
     return tokenizer.decode(out[0, len(row) :], skip_special_tokens=True).strip()

@@ -6,7 +6,7 @@ The most common silent mistake in instruction tuning is a wrong mask: the prompt
 it were the answer, the end-of-text token masked (the model never stops), or every answer token
 cut away by truncation. The table makes the mask visible to learners and testable; a run's plan
 prints the share of tokens trained and one example with its untrained part in grey
-(`llmnb.instruct.sft.plan_lines`; chapter 10).
+(`llmnb.tasks.sft.plan_lines`; chapter 10).
 """
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ def show_masking(model_or_tokenizer, data, n: int = 3, max_length: int = 128, tr
 
     from llmnb.finetuning.config import FineTuneConfig
     from llmnb.finetuning.data import to_frame
-    from llmnb.instruct.tasks import make_task
+    from llmnb.core.task import make_task
 
     if not isinstance(n, int) or n < 1:
         raise DataError(f"n={n!r} must be a whole number of examples, at least 1.")
     tokenizer = _tokenizer_of(model_or_tokenizer, task)
-    config = FineTuneConfig(task=task, max_length=max_length, train_on_prompt=train_on_prompt, save_checkpoints=False)
+    options = {"train_on_prompt": True} if train_on_prompt else {}  # an sft option: dpo does not read it
+    config = FineTuneConfig(task=task, max_length=max_length, save_checkpoints=False, **options)
     chat_task = make_task(config)
     chat_task.prepare_tokenizer(tokenizer)
     frame = to_frame(data, "data").head(n)

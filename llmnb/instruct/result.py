@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from llmnb.finetuning.result import FineTuneResult
 from llmnb.instruct.chat import as_messages
@@ -44,9 +44,9 @@ class ChatResult(FineTuneResult):
 
     def _summary(self):
         rows = super()._summary()
-        if self.task.name == "dpo":
-            rows.append(("beta", f"{self.task.beta:g}"))
-        return rows
+        # The task's own options (sft: packing...; dpo: beta...), as the run used them.
+        return rows + [(name, f"{value:g}" if isinstance(value, float) else str(value))
+                       for name, value in asdict(self.task.options).items()]
 
     def _extra_html(self):
         from llmnb.display.notebook import samples_table

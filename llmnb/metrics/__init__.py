@@ -32,3 +32,11 @@ def compute(names, predictions, references) -> dict[str, float]:
     for name in names:
         out.update(load_metric(name).compute(predictions=predictions, references=references))
     return out
+
+
+def perplexity(loss: float) -> float:
+    """exp(mean next-token loss): how many tokens the model hesitates between, on average. Capped
+    at exp(50) so a diverged run reports a huge number instead of overflowing."""
+    import math
+
+    return math.exp(min(float(loss), 50.0))

@@ -29,6 +29,7 @@ from IPython.core.magic import (
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from llmnb.core.config import unknown_option_message
+from llmnb.core.task import DEFAULT_TASK
 from llmnb.errors import ConfigError, LlmnbError
 from llmnb.finetuning.config import FineTuneConfig
 from llmnb.pretraining.config import PretrainConfig
@@ -68,7 +69,7 @@ def _converter(annotation: str, name: str):
 def _flag_fields(config_class):
     """The fields a magic offers as flags (not the display switches, which it spells itself,
     nor tuples such as pretraining's prompts, which a flag cannot hold)."""
-    by_name = {f.name: f for f in fields(config_class)}
+    by_name = {f.name: f for f in config_class.option_fields()}
     ordered = [by_name[name] for name in config_class.option_help()]  # grouped as in the README: data first
     return [f for f in ordered if f.name not in FLAG_ONLY and str(f.type) != "tuple"]
 
@@ -83,7 +84,7 @@ def config_arguments(config_class, aliases=None):
     def decorate(func):
         for f in reversed(_flag_fields(config_class)):
             spellings = [config_class.magic_flag(f.name)] + ([aliases[f.name]] if f.name in aliases else [])
-            helptext = f.metadata["help"]
+            helptext = config_class.help_of(f)
             if str(f.type) == "bool":
                 func = argument(*spellings, dest=f.name, action="store_const", const=not f.default, default=None, help=helptext)(func)
             else:
@@ -99,7 +100,7 @@ def config_arguments(config_class, aliases=None):
 def options_given(args, config_class) -> dict:
     """The config options a parsed magic line set (flags left out are not in it)."""
     given, options = vars(args), {}
-    for f in fields(config_class):
+    for f in config_class.option_fields():
         if f.name not in given:
             continue  # an absent value flag (argparse.SUPPRESS)
         if given[f.name] is None and (f.name in BOOL_FIELDS or f.name in FLAG_ONLY):
@@ -108,14 +109,14 @@ def options_given(args, config_class) -> dict:
     return options
 
 
-CONVERTERS = {f.name: _converter(str(f.type), f.name) for f in fields(FineTuneConfig) if str(f.type) != "bool"}
-BOOL_FIELDS = {f.name for f in fields(FineTuneConfig) if str(f.type) == "bool"} | {
+CONVERTERS = {f.name: _converter(str(f.type), f.name) for f in FineTuneConfig.option_fields() if str(f.type) != "bool"}
+BOOL_FIELDS = {f.name for f in FineTuneConfig.option_fields() if str(f.type) == "bool"} | {
     f.name for f in fields(PretrainConfig) if str(f.type) == "bool"}
 
 
 def _body_options(cell: str) -> dict:
     """`key: value` lines of a %%finetune body -> config overrides."""
-    known = {f.name for f in fields(FineTuneConfig)} | {"eval", "name", "resume", "export"}
+    known = {f.name for f in FineTuneConfig.option_fields()} | {"eval", "name", "resume", "export"}
     options = {}
     for number, raw in enumerate(cell.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -320,7 +321,7 @@ class LlmnbMagics(Magics):
 
     @magic_arguments()
     @argument("model", metavar="MODEL", nargs="?", default="minilm", help="Alias, Hub id or folder. Default: minilm.")
-    @argument("--task", default="classification", help="Head: classification, regression or encoder (no head).")
+    @argument("--task", default=DEFAULT_TASK, help="The head, by task: any task of %%finetune (e.g. classification, regression) or encoder (no head).")
     @argument("--num-labels", type=int, default=2, help="Classes of the classification head. Default: 2.")
     @argument("--device", default="auto", help="auto, cpu, cuda or mps.")
     @argument("--trust-remote-code", action="store_true", help="Run model code from the Hub (only for trusted models).")

@@ -23,6 +23,7 @@ import ipywidgets as w
 from llmnb.core import (
     models,  # looked up at call time (models.load_model), so there is one loader
 )
+from llmnb.core.task import DEFAULT_TASK, get_task, task_classes
 from llmnb.errors import ConfigError, LlmnbError
 
 # JupyterLab's theme variable adapts to light/dark themes; the fallback red reads on both.
@@ -44,14 +45,14 @@ class ModelPicker:
     Taught in chapter 0 (tutorials/00_quickstart.ipynb).
     """
 
-    def __init__(self, name: str = "lm", task: str = "classification", num_labels: int = 2, shell=None):
-        if task not in HEADS:
-            raise ConfigError(f"task={task!r} is not a head the picker loads; choose one of: {', '.join(HEADS)}.")
+    def __init__(self, name: str = "lm", task: str = DEFAULT_TASK, num_labels: int = 2, shell=None):
+        if task not in heads():
+            raise ConfigError(f"task={task!r} is not a head the picker loads; choose one of: {', '.join(heads())}.")
         self.shell = shell
         self.loaded = None
         # The description sits in the label; the value stays the bare alias.
         # Only aliases that load with every head offered here: tiny-gpt2 and tiny-t5 would fail on each.
-        aliases = {a: about for a, about in models.ALIASES.items() if all(models.alias_loads_with(a, t) for t in HEADS)}
+        aliases = {a: about for a, about in models.ALIASES.items() if all(models.alias_loads_with(a, t) for t in heads())}
         self.alias = w.Dropdown(
             options=[(f"{alias} \N{EM DASH} {about}", alias) for alias, about in aliases.items()],
             value="minilm" if "minilm" in models.ALIASES else next(iter(models.ALIASES)),
@@ -66,7 +67,7 @@ class ModelPicker:
             style=_LABEL,
         )
         self.task = w.ToggleButtons(
-            options=[(HEAD_LABELS.get(head, head), head) for head in HEADS],
+            options=[(HEAD_LABELS.get(head, head), head) for head in heads()],
             value=task,
             description="Task",
             style=_LABEL,
@@ -126,8 +127,8 @@ class ModelPicker:
         self.status.value = f'<div class="llmnb-error" style="{_ERROR_STYLE}">{escape(message)}</div>'
 
     def _sync_num_labels(self, _change=None) -> None:
-        # Regression has one output and the encoder no head, so the count only matters for classification.
-        self.num_labels.disabled = self.task.value != "classification"
+        # Regression has one output and the encoder no head: the count matters only for tasks with labels.
+        self.num_labels.disabled = self.task.value == models.ENCODER or not get_task(self.task.value).uses_labels
 
     def _ipython_display_(self):
         # Delegating to display() lets ipywidgets 7 (Colab) and 8 each render the container their own way.
@@ -139,7 +140,12 @@ class ModelPicker:
         return f"ModelPicker(source={self.source!r}, task={self.task.value!r}, name={self.var_name.value!r})"
 
 
-HEADS = ("classification", "regression", "encoder")  # the heads the picker loads
+def heads() -> list[str]:
+    """The heads the picker loads: every task whose model is not a generator (those come from
+    `llmnb.pretrain` or a Hub name), and the encoder without a head."""
+    return [t.name for t in task_classes() if not t.generative] + [models.ENCODER]
+
+
 HEAD_LABELS = {"encoder": "encoder (no head)"}
 
 

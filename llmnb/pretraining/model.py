@@ -10,8 +10,7 @@ vocabulary size (chapter 3).
 """
 from __future__ import annotations
 
-import math
-
+from llmnb.core.models import eval_mode, pad_id
 from llmnb.errors import ConfigError, DataError
 from llmnb.pretraining.tokenizer import EOS
 
@@ -64,7 +63,9 @@ def evaluate_blocks(model, blocks, batch_size: int) -> dict[str, float]:
             total += float(loss) * n
             count += n
     loss = total / max(count, 1)
-    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 700.0))}
+    from llmnb.metrics import perplexity
+
+    return {"eval_loss": loss, "eval_perplexity": perplexity(loss)}
 
 
 def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, temperature: float = 0.8, seed: int = 0, top_k: int | None = None, context: int | None = None) -> str:
@@ -84,9 +85,7 @@ def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, tempe
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     new: list[int] = []
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             for _ in range(max_new_tokens):
                 window = torch.tensor([(ids + new)[-context:]], device=device)
@@ -102,8 +101,6 @@ def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, tempe
                 if token == eos:
                     break
                 new.append(token)
-    finally:
-        model.train(was_training)
     return prompt + tokenizer.decode(new, skip_special_tokens=True)
 
 
@@ -113,11 +110,28 @@ def perplexity(model, tokenizer, texts, max_length: int = 64, batch_size: int = 
     Each text is scored on its own, truncated to `max_length` tokens; lower means the texts
     surprise the model less. Works for any transformers causal LM and its tokenizer.
     """
-    from llmnb.finetuning.tasks import get_task
+    import torch
+
+    from llmnb.metrics import perplexity as perplexity_of
 
     texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
     if not texts:
         raise DataError("perplexity() needs at least one text.")
-    causal_lm = get_task("causal-lm")
-    encoded = causal_lm.encode(tokenizer, texts, [None] * len(texts), max_length)
-    return causal_lm.evaluate(model, encoded, tokenizer, batch_size)["eval_perplexity"]
+    rows = tokenizer(texts, truncation=True, max_length=max_length, return_attention_mask=False,
+                     return_token_type_ids=False)["input_ids"]
+    device = next(model.parameters()).device
+    total, predicted = 0.0, 0
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            width = max(len(r) for r in batch)
+            ids = torch.full((len(batch), width), pad_id(tokenizer), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, r in enumerate(batch):
+                ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
+            labels = ids.masked_fill(mask == 0, -100)  # no loss on padding
+            n = int(mask.sum()) - len(batch)  # predicted tokens: all but each text's first
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
+            total += float(loss) * max(n, 1)
+            predicted += max(n, 1)
+    return perplexity_of(total / max(predicted, 1))

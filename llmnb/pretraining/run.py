@@ -43,7 +43,9 @@ def pretrain(corpus=None, config: PretrainConfig | None = None, callbacks=(), **
     Ctrl-C stops training and still returns the result, holding the best weights so far.
     """
     config = (config or PretrainConfig()).replace(**options) if options else (config or PretrainConfig())
-    return PretrainJob(corpus, config, callbacks).run()
+    from llmnb.display import watchers
+
+    return PretrainJob(corpus, config, callbacks).run(watchers)
 
 
 class PretrainJob(Job):

@@ -41,11 +41,8 @@ HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # where an alias
 OPTIONS = ("task", "max_length", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "warmup", "schedule",
            "weight_decay", "grad_clip", "seed", "precision", "log_every", "trust_remote_code",
            "freeze", "lora", "lora_r", "lora_alpha", "lora_dropout")
-CHAT_OPTIONS = ("beta", "rpo_alpha", "train_on_prompt")  # sft and dpo jobs also get these
 
 
-SCRIPT_TASKS = ("classification", "regression")  # what the script's template trains
-CHAT_TASKS = ("sft", "dpo")  # what the chat template trains
 BUILT_FROM_CONFIG = ("tiny-bert", "tiny-gpt2", "tiny-llama")  # aliases with random weights: the script builds them
 
 
@@ -68,7 +65,7 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     from llmnb.finetuning.data import LabelMap, prepare_data
     from llmnb.finetuning.result import FineTuneResult
     from llmnb.finetuning.strategies import HEAD_NAMES
-    from llmnb.finetuning.tasks import get_task
+    from llmnb.core.task import make_task, task_classes
 
     result = result_or_config if isinstance(result_or_config, FineTuneResult) else None
     config = result.config if result else (result_or_config or FineTuneConfig())
@@ -78,7 +75,8 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError("export_script() needs the training data: data=... (a result does not keep its data).")
     if dropout is not None and not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ExportError(f"dropout={dropout!r} must be a probability from 0 up to (not including) 1, or None to keep the model's.")
-    if config.task in CHAT_TASKS and not (model or result):
+    task = make_task(config)
+    if task.export_template == "chat" and not (model or result):
         raise ExportError(f"A task={config.task!r} job needs a causal language model: pass model=... (a name or folder, e.g. 'tiny-llama').")
     in_memory = result is not None and model is None and getattr(result, "started_from_result", False)
     model = model or (result.model_name if result else "minilm")
@@ -89,9 +87,10 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError(f"path='{path}' must name a .py file, e.g. 'job/train.py'.")
     if script.exists() and MARKER not in script.read_text(errors="replace"):
         raise ExportError(f"'{script}' exists and was not written by export_script; choose another path.")
-    if config.task not in SCRIPT_TASKS + CHAT_TASKS:
+    if task.export_template is None:
+        exported = ", ".join(t.name for t in task_classes() if t.export_template)
         raise ExportError(
-            f"export_script writes classification, regression, sft and dpo jobs; this run's task is {config.task!r}, which "
+            f"export_script writes {exported} jobs; this run's task is {config.task!r}, which "
             "the script cannot train yet. Nothing was written. Train it with llmnb.finetune, or write the script by hand."
         )
     if in_memory:
@@ -101,26 +100,25 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
             "Save the starting model first, e.g. gpt.save(\"gpt\"), and pass model=\"gpt\" (its folder) to export_script. "
             "Nothing was written."
         )
-    if config.task in CHAT_TASKS:
-        return _export_chat(result, config, script, data, eval, model, out, dropout)
-    task = get_task(config.task)
+    if task.export_template == "chat":
+        return _export_chat(result, config, task, script, data, eval, model, out, dropout)
     prepared = prepare_data(data, eval, config, task)
-    labels: LabelMap | None = prepared["labels"]
+    labels: LabelMap | None = prepared.labels
     if result and result.labels and labels and labels.names != result.labels.names:
         raise ExportError(f"The data's labels {labels.names} differ from the result's {result.labels.names}: give the data it was trained on.")
 
     folder = script.parent
     folder.mkdir(parents=True, exist_ok=True)
     decode = (lambda ids: ids) if labels is None else labels.decode
-    _write_rows(folder / "train.csv", prepared["train_texts"], decode(prepared["train_targets"]))
-    if prepared["eval_texts"]:
-        _write_rows(folder / "eval.csv", prepared["eval_texts"], decode(prepared["eval_targets"]))
+    _write_rows(folder / "train.csv", prepared.train_texts, decode(prepared.train_targets))
+    if prepared.eval_texts:
+        _write_rows(folder / "eval.csv", prepared.eval_texts, decode(prepared.eval_targets))
     source = _model_source(model, folder, config, task, result)
     settings = {
         **source,
         "labels": [str(n) for n in labels.names] if labels else None,
         "train_file": "train.csv",
-        "eval_file": "eval.csv" if prepared["eval_texts"] else None,
+        "eval_file": "eval.csv" if prepared.eval_texts else None,
         "text_column": "text",
         "label_column": "label",
         **{name: getattr(config, name) for name in OPTIONS},
@@ -134,25 +132,25 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
     return script
 
 
-def _export_chat(result, config, script, data, eval, model, out, dropout):
-    """export_script for sft and dpo: the conversations llmnb trained on, as JSON Lines, and the chat script."""
+def _export_chat(result, config, task, script, data, eval, model, out, dropout):
+    """export_script for instruction and preference tuning: the conversations llmnb trained on, as
+    JSON Lines, and the chat script."""
+    from llmnb.core.chat_template import DEFAULT_CHAT_TEMPLATE
     from llmnb.finetuning.strategies import LM_HEADS
-    from llmnb.instruct.chat import DEFAULT_CHAT_TEMPLATE
-    from llmnb.instruct.tasks import make_task
 
-    task = make_task(config)
     prepared = task.prepare(data, eval, config)  # llmnb's own reading, checks and held-out split
     folder = script.parent
     folder.mkdir(parents=True, exist_ok=True)
-    _write_conversations(folder / "train.jsonl", config.task, prepared["train_texts"])
-    if prepared["eval_texts"]:
-        _write_conversations(folder / "eval.jsonl", config.task, prepared["eval_texts"])
+    _write_conversations(folder / "train.jsonl", prepared.train_texts)
+    if prepared.eval_texts:
+        _write_conversations(folder / "eval.jsonl", prepared.eval_texts)
     source = _model_source(model, folder, config, task, result)
     settings = {
         **source,
         "train_file": "train.jsonl",
-        "eval_file": "eval.jsonl" if prepared["eval_texts"] else None,
-        **{name: getattr(config, name) for name in OPTIONS + CHAT_OPTIONS},
+        "eval_file": "eval.jsonl" if prepared.eval_texts else None,
+        **{name: getattr(config, name) for name in OPTIONS},
+        **config.task_options,  # sft: train_on_prompt...; dpo: beta, rpo_alpha
         "chat_template": DEFAULT_CHAT_TEMPLATE,  # used only when the model's tokenizer has none, as in llmnb
         "lora_targets": _lora_targets(config, folder, source) if config.lora else None,
         "train_whole": list(LM_HEADS),  # under freeze, as in llmnb: the output layer trains with the top layers
@@ -164,12 +162,13 @@ def _export_chat(result, config, script, data, eval, model, out, dropout):
     return script
 
 
-def _write_conversations(path: Path, task: str, conversations):
-    """One JSON line per example. sft: {"messages"}; dpo: the pair's shared messages as "prompt",
-    then each side's own as "chosen" and "rejected" (prompt + chosen is what llmnb scored)."""
+def _write_conversations(path: Path, conversations):
+    """One JSON line per example. A conversation: {"messages"}; a preference pair (two conversations):
+    their shared messages as "prompt", then each side's own as "chosen" and "rejected" (prompt +
+    chosen is what llmnb scored)."""
     with open(path, "w", encoding="utf-8") as f:
         for item in conversations:
-            if task == "sft":
+            if not isinstance(item, tuple):
                 row = {"messages": item}
             else:
                 chosen, rejected = item

@@ -26,6 +26,7 @@ import html
 import io
 from dataclasses import dataclass, field
 
+from llmnb.core.models import eval_mode
 from llmnb.errors import ExplainError
 
 
@@ -143,9 +144,7 @@ def explain(result_or_loaded, text: str, layer: int = -1, head: int | None = Non
     device = next(model.parameters()).device
     batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt").to(device)
     is_special = [i in set(tokenizer.all_special_ids) for i in batch["input_ids"][0].tolist()]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with _eager_attention(model), torch.enable_grad():
             embeds = model.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)
             inputs = {k: v for k, v in batch.items() if k != "input_ids"}
@@ -177,8 +176,6 @@ def explain(result_or_loaded, text: str, layer: int = -1, head: int | None = Non
                 label = names[index] if names else index
                 if len(logits) == 1:
                     label = round(float(logits[0]), 4)  # regression: the predicted value
-    finally:
-        model.train(was_training)
     return Explanation(
         text=text, tokens=tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist()), attention=matrix.cpu().numpy(),
         saliency=saliency, label=label, scores=scores, layer=layer_index, head=head_index,

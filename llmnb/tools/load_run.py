@@ -90,10 +90,9 @@ def _finetune_result(record: dict, state, weights: Path | None):
     from llmnb.core.models import load_model
     from llmnb.finetuning.config import FineTuneConfig
     from llmnb.finetuning.data import LabelMap
-    from llmnb.finetuning.result import FineTuneResult
-    from llmnb.finetuning.run import make_task
+    from llmnb.core.task import make_task
 
-    config = FineTuneConfig(**{**_known(FineTuneConfig, record.get("config") or {}), "quiet": True})
+    config = FineTuneConfig.from_dict({**(record.get("config") or {}), "quiet": True})
     task = make_task(config)
     labels = LabelMap(record["labels"]) if record.get("labels") else None
     model = tokenizer = None
@@ -101,12 +100,9 @@ def _finetune_result(record: dict, state, weights: Path | None):
         loaded = load_model(str(weights), task=config.task, num_labels=len(labels.names) if labels else 1,
                             id2label=labels.id2label if labels else None, device=config.device)
         model, tokenizer = loaded.model, loaded.tokenizer
-    result_class = FineTuneResult
-    if task.result_kind == "chat":
-        from llmnb.instruct.result import ChatResult as result_class
     train = (record.get("data") or {}).get("train") or {}
     evaluation = (record.get("data") or {}).get("validation") or {}
-    return result_class(model=model, tokenizer=tokenizer, config=config, state=state, task=task, labels=labels,
+    return task.result_class(model=model, tokenizer=tokenizer, config=config, state=state, task=task, labels=labels,
                         model_name=record.get("model_name", ""), text_column=record.get("text_column", "text"),
                         label_column=record.get("label_column"), train_size=train.get("rows", 0),
                         eval_size=evaluation.get("rows", 0))
@@ -121,7 +117,9 @@ def _pretrain_result(record: dict, state, weights: Path | None):
     if weights is not None:
         from llmnb.core.models import load_model
 
-        loaded = load_model(str(weights), task="causal-lm", device=config.device)
+        from llmnb.core.models import CAUSAL_LM
+
+        loaded = load_model(str(weights), task=CAUSAL_LM, device=config.device)
         model, tokenizer = loaded.model, loaded.tokenizer
     return PretrainResult(model=model, tokenizer=tokenizer, config=config, state=state,
                           corpus_name=record.get("corpus", ""), seconds=record.get("wall_seconds") or 0.0)

@@ -166,9 +166,9 @@ def _copy_of(model):
 
     if isinstance(model, LoadedModel):
         return LoadedModel(copy.deepcopy(model.model), copy.deepcopy(model.tokenizer), model.name, model.task)
-    if isinstance(model, TrainResult) and getattr(model, "task", None) is not None and model.task.name not in ("sft", "dpo"):
+    if isinstance(model, TrainResult) and getattr(model, "task", None) is not None and not model.task.continues_results:
         return LoadedModel(copy.deepcopy(model.model), copy.deepcopy(model.tokenizer), model.model_name, model.task.name)
-    return model  # a name or folder loads a fresh model; a result for sft/dpo is copied by the job itself
+    return model  # a name or folder loads a fresh model; a result an sft/dpo job continues is copied by the job itself
 
 
 class DivergenceStop(Callback):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 
+from llmnb.core.models import eval_mode, pad_id
 from llmnb.errors import ProbeError
 
 RANKINGS = ("saliency", "attention", "random")
@@ -71,16 +72,12 @@ def deletion_test(model, texts, k: int = 2, by=RANKINGS, layer: int = -1, seed: 
             gone = set(order[ranking][:k]) if len(words) > k else set(words[:-1])  # keep one word
             variants.append((ranking, gone, [t for i, t in enumerate(ids) if i not in gone]))
         width = max(len(v[2]) for v in variants)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        pad = pad_id(tokenizer)
         input_ids = torch.tensor([v[2] + [pad] * (width - len(v[2])) for v in variants], device=device)
         mask = torch.tensor([[1] * len(v[2]) + [0] * (width - len(v[2])) for v in variants], device=device)
-        was_training = net.training
-        net.eval()
-        try:
+        with eval_mode(net):
             with torch.no_grad():
                 probs = torch.softmax(net(input_ids=input_ids, attention_mask=mask).logits.float(), -1)
-        finally:
-            net.train(was_training)
         index = list(ex.scores).index(ex.label)
         before = float(ex.scores[ex.label])
         for (ranking, gone, _), p in zip(variants, probs):
@@ -120,17 +117,13 @@ def swap_test(model, templates, groups, label=None, batch_size: int = 64):
     net, tokenizer, names, max_length = _unpack(model)
     rows = [{"group": g, "phrase": p, "template": t, "text": t.format(p)} for g, phrases in groups.items() for p in phrases for t in templates]
     device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
     probs = []
-    try:
+    with eval_mode(net):
         with torch.no_grad():
             for start in range(0, len(rows), batch_size):
                 batch = tokenizer([r["text"] for r in rows[start : start + batch_size]], padding=True, truncation=True,
                                   max_length=max_length, return_tensors="pt").to(device)
                 probs.append(torch.softmax(net(**batch).logits.float(), -1).cpu())
-    finally:
-        net.train(was_training)
     probs = torch.cat(probs)
     if probs.shape[1] < 2:
         raise ProbeError("swap_test() needs a classifier (a model with two or more classes).")

@@ -4,7 +4,7 @@ import pytest
 import llmnb
 from llmnb.errors import DataError
 from llmnb.instruct import chat
-from llmnb.instruct.sft import SFT
+from llmnb.tasks.sft import SFT
 
 STORY = "Mia had a red ball. She played with it in the park."
 

@@ -6,7 +6,7 @@ import torch
 
 import llmnb
 from llmnb.errors import DataError
-from llmnb.instruct.dpo import answer_logps, dpo_loss
+from llmnb.tasks.dpo import answer_logps, dpo_loss
 
 
 def test_the_loss_is_the_chapter_s_formula_by_hand():
@@ -108,7 +108,7 @@ def test_an_interrupted_dpo_run_resumes_with_the_reference_of_its_start(tmp_path
 
 def test_rpo_alpha_adds_the_chosen_answers_own_loss():
     from llmnb.finetuning.config import FineTuneConfig
-    from llmnb.instruct.dpo import DPO
+    from llmnb.tasks.dpo import DPO
 
     torch.manual_seed(0)
     batch = {"input_ids": torch.randint(0, 9, (2, 2, 5)), "attention_mask": torch.ones(2, 2, 5, dtype=torch.long),

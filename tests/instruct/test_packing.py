@@ -5,7 +5,7 @@ import torch
 import llmnb
 from llmnb.instruct import chat
 from llmnb.instruct.packing import best_fit_decreasing, block_causal_mask, padding_share
-from llmnb.instruct.sft import SFT
+from llmnb.tasks.sft import SFT
 
 
 def test_best_fit_decreasing_fills_bins_and_keeps_every_example_once():

@@ -66,7 +66,7 @@ def test_unpacked_and_options_that_do_not_fit_read_well():
     ft = llmnb.finetune("tiny-llama", DATA[:16], task="sft", packing=False, max_steps=2, batch_size=8,
                         save_checkpoints=False, quiet=True, eval_fraction=0.25, eval_generate=0)
     assert ft.status == "finished" and "eval_exact_match" not in ft.history.columns
-    with pytest.raises(ConfigError, match="train_on_prompt=True is for task='sft'"):
+    with pytest.raises(ConfigError, match="train_on_prompt is an option of task='sft'"):
         llmnb.FineTuneConfig(task="classification", train_on_prompt=True)
     with pytest.raises(DataError, match="'instruction' \\+ 'output'"):
         llmnb.finetune("tiny-llama", "reviews", task="sft", save_checkpoints=False, quiet=True)

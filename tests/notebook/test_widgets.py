@@ -156,14 +156,14 @@ def _descendants(box):
 
 def test_picker_offers_only_model_and_head_pairs_that_load():
     """tiny-gpt2 and tiny-t5 were offered, and failed to load with every head the picker has."""
-    from llmnb.core.models import AUTO_CLASSES
-    from llmnb.notebook.widgets import HEADS
+    from llmnb.core.models import head_for
+    from llmnb.notebook.widgets import heads as picker_heads
 
     picker = llmnb.ModelPicker(shell=fake_shell())
     offered = [value for _label, value in picker.alias.options]
     assert "tiny-gpt2" not in offered and "tiny-t5" not in offered and "tiny-bert" in offered
     heads = [value for _label, value in picker.task.options]
-    assert tuple(heads) == HEADS
+    assert heads == picker_heads() and heads[-1] == "encoder" and "classification" in heads
     for alias in offered:
         if alias == "minilm":
             continue  # the real model: loading it with each head is covered by test_models
@@ -172,7 +172,7 @@ def test_picker_offers_only_model_and_head_pairs_that_load():
             loaded = picker.load()
             assert loaded is not None, (alias, head, picker.status.value)
             # the head asked for (AutoModelForSequenceClassification -> ...ForSequenceClassification), bound by name
-            wanted = AUTO_CLASSES[head].removeprefix("AutoModel")
+            wanted = head_for(head)[0].removeprefix("AutoModel")
             assert type(loaded.model).__name__.endswith(wanted) and ("For" in type(loaded.model).__name__) == bool(wanted)
             assert (loaded.name, loaded.task) == (alias, head) and picker.shell.user_ns[picker.var_name.value] is loaded
     with pytest.raises(llmnb.ConfigError, match="not a head the picker loads"):

@@ -12,14 +12,17 @@ few of them shown beside their reference (chapter 10).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from llmnb.core.config import check_number
+from llmnb.core.models import eval_mode, pad_id
+from llmnb.core.task import PreparedData, Task, register, task_option
 from llmnb.errors import DataError
 from llmnb.finetuning.batches import Encoded, batch_order, collate
-from llmnb.finetuning.tasks import CausalLM
 from llmnb.instruct import chat
 from llmnb.instruct.packing import best_fit_decreasing, packed_batch, packed_forward
+from llmnb.instruct.result import ChatResult
+from llmnb.tasks.causal_lm import CausalLM
 
 SHOWN_SAMPLES = 4  # answers shown beside their reference at each evaluation
 
@@ -31,27 +34,45 @@ class ChatEncoded(Encoded):
     prompts: list = field(default_factory=list)  # each conversation up to its last answer
 
 
+@dataclass
+class SFTOptions:
+    train_on_prompt: bool = task_option(
+        False, "train on the prompt's tokens too, not only the answers' (the default trains answers only).")
+    packing: bool = task_option(
+        True, "put several examples in one row up to max_length, each attending only to itself: the same loss "
+        "as unpacked, with less padding (off: one example per row).")
+    eval_generate: int = task_option(64, "validation prompts answered (greedy) at each evaluation for exact match; 0: none.")
+
+    def __post_init__(self):
+        check_number("eval_generate", self.eval_generate, minimum=0, integer=True)
+
+
+@register
 class SFT(CausalLM):
     """Instruction tuning: the model learns to answer, on answer tokens only."""
 
     name = "sft"
+    Options = SFTOptions
+    data_forms = ("messages", "prompt + completion", "instruction (+ input) + output")
+    result_class = ChatResult
+    export_template = "chat"  # tools/export.py's script for it
     metrics = ("exact_match",)
     headline = "loss"
-    result_kind = "chat"
     eval_at_start = True  # step 0 of the curve: how the model answers before any tuning
+    chat = True
+    continues_results = True  # a result passed as the model (the pretrained GPT) is copied, then tuned
+    does = "answers a prompt in the format of its instruction data (a chat template)"
+    tuned_as = "instruction-tuned"
 
     def __init__(self, config=None):
-        self.train_on_prompt = bool(getattr(config, "train_on_prompt", False))
-        self.packing = bool(getattr(config, "packing", True))
+        super().__init__(config)
+        self.train_on_prompt = bool(self.options.train_on_prompt)
+        self.packing = bool(self.options.packing)
         self.max_length = getattr(config, "max_length", 128)
-        self.eval_generate = getattr(config, "eval_generate", 64)
-        self.samples: list[dict] = []  # the last evaluation's shown answers
-
-    def for_config(self, config):
-        return type(self)(config)
+        self.eval_generate = self.options.eval_generate
 
     # ------------------------------------------------------------------ data
-    def prepare(self, data, eval, config) -> dict:
+    def prepare(self, data, eval, config) -> PreparedData:
         from llmnb.finetuning.data import stratified_split, to_frame
 
         frame = to_frame(data, "training data")
@@ -66,11 +87,8 @@ class SFT(CausalLM):
             eval_examples, examples = [examples[i] for i in held], [examples[i] for i in keep]
         else:
             eval_examples = []
-        return {
-            "train_texts": [e[0] for e in examples], "train_targets": [e[1] for e in examples],
-            "eval_texts": [e[0] for e in eval_examples], "eval_targets": [e[1] for e in eval_examples],
-            "labels": None, "text_column": form, "label_column": None,
-        }
+        return PreparedData([e[0] for e in examples], [e[1] for e in examples],
+                            [e[0] for e in eval_examples], [e[1] for e in eval_examples], text_column=form)
 
     def data_form(self, columns, what: str) -> str:
         return chat.find_form(columns)
@@ -113,17 +131,17 @@ class SFT(CausalLM):
         )
 
     # ------------------------------------------------------------------ batches and loss
-    def batches(self, enc, config, epoch, pad_id):
+    def batches(self, enc, config, epoch, pad):
         for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield self.collate(enc, rows, pad_id, packed=self.packing)
+            yield self.collate(enc, rows, pad, packed=self.packing)
 
-    def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
+    def collate(self, enc, rows, pad, packed: bool = False) -> dict:
         import torch
 
         if packed:
             bins = best_fit_decreasing(enc.lengths[rows], self.max_length)
-            return packed_batch(enc.input_ids, enc.target_ids, [[rows[i] for i in b] for b in bins], pad_id)
-        batch = collate(enc, rows, pad_id, with_labels=False)
+            return packed_batch(enc.input_ids, enc.target_ids, [[rows[i] for i in b] for b in bins], pad)
+        batch = collate(enc, rows, pad, with_labels=False)
         batch["labels"] = torch.from_numpy(enc.target_ids.padded(rows, chat.IGNORE)[0])
         return batch
 
@@ -138,7 +156,7 @@ class SFT(CausalLM):
         from llmnb.instruct.generation import generate_answers
 
         loss, accuracy = answer_loss(model, enc, pad_id(tokenizer), batch_size, self)
-        scores = {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_token_accuracy": accuracy}
+        scores = {"eval_loss": loss, "eval_perplexity": metrics.perplexity(loss), "eval_token_accuracy": accuracy}
         n = min(len(enc), self.eval_generate)
         if n:
             longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in enc.targets[:n])
@@ -150,14 +168,14 @@ class SFT(CausalLM):
             ]
         return scores
 
-    def predict(self, result, texts, batch_size, return_scores, max_new_tokens: int = 64):
+    def predict(self, result, texts, batch_size, return_scores, max_new_tokens: int = 64, **options):
         from llmnb.instruct.generation import generate_answers
 
         conversations = [[{"role": "user", "content": t}] for t in texts]
         return generate_answers(result.model, result.tokenizer, conversations, max_new_tokens, batch_size), None
 
     def plan_lines(self, enc, tokenizer, config) -> list[str]:
-        return plan_lines(enc, tokenizer, config, self.packing)
+        return plan_lines(enc, tokenizer, config, self.train_on_prompt, self.packing)
 
     def encode_like(self, result, data, text=None, label=None):
         from llmnb.finetuning.data import to_frame
@@ -166,17 +184,13 @@ class SFT(CausalLM):
         return self.encode(result.tokenizer, [e[0] for e in examples], [e[1] for e in examples], result.config.max_length)
 
 
-def pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
 def answer_loss(model, enc, pad, batch_size, task) -> tuple[float, float]:
     """(mean loss per answer token, share of answer tokens predicted exactly), unpacked batches."""
     import torch
 
     device = next(model.parameters()).device
     total, right, count = 0.0, 0, 0
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
             batch = {k: v.to(device) for k, v in task.collate(enc, rows, pad).items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
@@ -194,17 +208,18 @@ def trained_share(enc) -> float:
     return float((labels != chat.IGNORE).sum()) / max(len(labels), 1)
 
 
-def plan_lines(enc, tokenizer, config, packing: bool) -> list[str]:
-    """The plan's masking and packing lines for an instruction-tuning run."""
+def plan_lines(enc, tokenizer, config, train_on_prompt: bool, packing: bool | None) -> list[str]:
+    """The plan's masking and packing lines for an instruction-tuning run (packing None: rows are
+    never packed, as in preference tuning, so no packing line)."""
     from llmnb.instruct.packing import padding_share
 
     if len(enc) == 0:
         return []
-    what = "every token (train_on_prompt)" if config.train_on_prompt else "the answers"
+    what = "every token (train_on_prompt)" if train_on_prompt else "the answers"
     lines = [f"loss on {trained_share(enc):.0%} of the tokens: {what}. Example (grey: not trained):"]
     example = chat.masked_example(tokenizer, enc.input_ids[0].tolist(), enc.target_ids[0].tolist())
     lines.append(example.replace("\n", " / "))
-    if config.task == "sft":
+    if packing is not None:
         batches = batch_order(enc.lengths, config.batch_size, True, config.seed, config.group_by_length)
         padded = padding_share(enc.lengths, batches, None)
         packed = padding_share(enc.lengths, batches, config.max_length)

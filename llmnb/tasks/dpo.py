@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmnb.core.config import check_number
+from llmnb.core.models import eval_mode, pad_id
+from llmnb.core.task import Task, register, task_option
 from llmnb.errors import DataError
 from llmnb.finetuning.batches import TokenRows, batch_order
 from llmnb.instruct import chat
-from llmnb.instruct.sft import SFT, ChatEncoded
-from llmnb.instruct.sft import pad_id as sft_pad_id
+from llmnb.tasks.sft import SFT, ChatEncoded, plan_lines
 
 
 def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
@@ -66,20 +68,39 @@ class PairEncoded(ChatEncoded):
         return np.maximum(self.input_ids.lengths, self.rejected_ids.lengths)
 
 
+@dataclass
+class DPOOptions:
+    beta: float = task_option(0.1, "how far the model may move from the starting (reference) model; larger keeps it closer.")
+    rpo_alpha: float = task_option(
+        0.0, "weight of the chosen answers' own loss (per token) added to DPO's, so their likelihood rises, not "
+        "only the gap (TRL's rpo_alpha; 0: plain DPO).")
+
+    def __post_init__(self):
+        check_number("beta", self.beta, minimum=0, exclusive=True)
+        check_number("rpo_alpha", self.rpo_alpha, minimum=0)
+
+
+@register
 class DPO(SFT):
     """Preference tuning: raise the chosen answer's likelihood relative to the rejected one's."""
 
     name = "dpo"
+    Options = DPOOptions
+    data_forms = ("prompt + chosen + rejected",)
     metrics = ("preference_accuracy", "reward_margin")
     headline = "loss"
+    does = "answers a prompt, tuned to prefer the chosen over the rejected answers of its pairs"
+    tuned_as = "preference-tuned (DPO)"
 
     def __init__(self, config=None):
-        super().__init__(config)
-        self.beta = getattr(config, "beta", 0.1)
+        Task.__init__(self, config)  # not SFT's: none of its options apply to pairs
+        self.beta = self.options.beta
+        self.rpo_alpha = self.options.rpo_alpha
         self.precision = getattr(config, "precision", "auto")
-        self.rpo_alpha = getattr(config, "rpo_alpha", 0.0)
+        self.max_length = getattr(config, "max_length", 128)
         self.packing = False  # a pair's two answers are compared row by row
         self.train_on_prompt = False
+        self.eval_generate = 0
 
     def data_form(self, columns, what: str) -> str:
         missing = [c for c in ("prompt", "chosen", "rejected") if c not in columns]
@@ -111,7 +132,7 @@ class DPO(SFT):
             rejected_ids=rejected.input_ids, rejected_labels=rejected.target_ids,
         )
 
-    def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
+    def before_training(self, model, encs, batch_size: int, pad: int) -> None:
         """pi_ref's log-probabilities, from the starting weights, for every pair of `encs`.
 
         Computed under the autocast the engine will train and evaluate in: a reference taken in
@@ -123,18 +144,16 @@ class DPO(SFT):
         from llmnb.core.engine import autocast, choose_precision
 
         device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad(), autocast(choose_precision(self.precision, device), device):
-                for enc in encs:
-                    reference = np.zeros((len(enc), 2), np.float32)
-                    for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
-                        batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad_id).items()}
-                        reference[rows] = self._logps(model, batch).cpu().numpy()
-                    enc.reference = reference
-        finally:
-            model.train(was_training)
+        with torch.no_grad(), eval_mode(model), autocast(choose_precision(self.precision, device), device):
+            for enc in encs:
+                reference = np.zeros((len(enc), 2), np.float32)
+                for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
+                    batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad).items()}
+                    reference[rows] = self._logps(model, batch).cpu().numpy()
+                enc.reference = reference
+
+    def plan_lines(self, enc, tokenizer, config) -> list[str]:
+        return plan_lines(enc, tokenizer, config, train_on_prompt=False, packing=None)
 
     def resume_state(self, encs) -> dict:
         # The starting weights are gone once training began, so a resumed run must get its
@@ -155,15 +174,15 @@ class DPO(SFT):
         for enc, rows in zip(encs, kept):
             enc.reference = np.asarray(rows, np.float32).reshape(len(enc), 2)
 
-    def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
+    def collate(self, enc, rows, pad, packed: bool = False) -> dict:
         """input_ids, attention_mask, labels of shape (pairs, 2, length): chosen then rejected."""
         import numpy as np
         import torch
 
-        chosen, chosen_len = enc.input_ids.padded(rows, pad_id)
-        rejected, rejected_len = enc.rejected_ids.padded(rows, pad_id)
+        chosen, chosen_len = enc.input_ids.padded(rows, pad)
+        rejected, rejected_len = enc.rejected_ids.padded(rows, pad)
         width = max(chosen.shape[1], rejected.shape[1])
-        ids = np.full((len(rows), 2, width), pad_id, np.int64)
+        ids = np.full((len(rows), 2, width), pad, np.int64)
         labels = np.full((len(rows), 2, width), chat.IGNORE, np.int64)
         ids[:, 0, : chosen.shape[1]], ids[:, 1, : rejected.shape[1]] = chosen, rejected
         labels[:, 0, : chosen.shape[1]] = enc.target_ids.padded(rows, chat.IGNORE)[0]
@@ -203,7 +222,7 @@ class DPO(SFT):
         device = next(model.parameters()).device
         with torch.no_grad():
             for rows in batch_order(enc.lengths, batch_size, shuffle=False, seed=0):
-                batch = {k: v.to(device) for k, v in self.collate(enc, rows, sft_pad_id(tokenizer)).items()}
+                batch = {k: v.to(device) for k, v in self.collate(enc, rows, pad_id(tokenizer)).items()}
                 logps = self._logps(model, batch)
                 reference = batch.get("reference_logps", logps)  # none: rewards are 0 and not reported
                 losses, chosen_reward, rejected_reward = dpo_loss(logps[:, 0], logps[:, 1], reference[:, 0], reference[:, 1], self.beta)
