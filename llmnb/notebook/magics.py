@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-from dataclasses import fields
 from pathlib import Path
 
 from IPython.core.error import UsageError
@@ -111,7 +110,7 @@ def options_given(args, config_class) -> dict:
 
 CONVERTERS = {f.name: _converter(str(f.type), f.name) for f in FineTuneConfig.option_fields() if str(f.type) != "bool"}
 BOOL_FIELDS = {f.name for f in FineTuneConfig.option_fields() if str(f.type) == "bool"} | {
-    f.name for f in fields(PretrainConfig) if str(f.type) == "bool"}
+    f.name for f in PretrainConfig.option_fields() if str(f.type) == "bool"}
 
 
 def _body_options(cell: str) -> dict:
