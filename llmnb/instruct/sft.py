@@ -94,8 +94,11 @@ class SFT(CausalLM):
 
     def encode(self, tokenizer, conversations, targets, max_length) -> ChatEncoded:
         ids, labels = [], []
-        for messages in conversations:
-            row_ids, row_labels = chat.tokenize_conversation(tokenizer, messages, max_length, self.train_on_prompt)
+        for messages, target in zip(conversations, targets):
+            try:
+                row_ids, row_labels = chat.tokenize_conversation(tokenizer, messages, max_length, self.train_on_prompt)
+            except DataError as e:  # e.g. the chat template refused it: name the row
+                raise DataError(f"Row {target['row']} of the {target['what']}: {e}") from None
             ids.append(row_ids)
             labels.append(row_labels)
         empty = [t for t, row in zip(targets, labels) if all(x == chat.IGNORE for x in row)]
