@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
+import llmnb
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # (what the user got wrong, the %finetune line, a fragment of the message they see)
@@ -42,7 +44,12 @@ CASES = [
     ("code inside braces in the magic line", "tiny-bert df --epochs {{__import__('os').getpid()}}", "expressions are not run"),
     ("instruction data without prompt and answer columns", "tiny-llama df --task sft", "'prompt' + 'completion'"),
     ("an answer cut away by truncation", "tiny-llama long_chat_df --task sft --max-length 12", "have no answer token left"),
+    ("an example longer than the model's whole context", "short_gpt long_chat_df --task sft",
+     "which max_length cannot go beyond. Use a model with a longer context: for a GPT from llmnb.pretrain, "
+     "pretrain it again with block_size="),
     ("a message with an unknown role", "tiny-llama bad_role_df --task sft", "role 'bot' is not one of"),
+    ("a conversation the model's chat template refuses", "no_system_llama system_chat_df --task sft",
+     "Row 1 of the training data: The model's chat template refuses this conversation: No system turns here"),
     ("preference data without a rejected column", "tiny-llama chat_df --task dpo", "lacks rejected"),
     ("a non-causal model for instruction tuning", "tiny-t5 chat_df --task sft", "tiny-t5 is an encoder-decoder"),
     ("train on the prompt outside sft", "tiny-bert df --train-on-prompt", "train_on_prompt=True is for task='sft'"),
@@ -75,10 +82,27 @@ def ip(tmp_path_factory, shell):
         long_chat_df=pd.DataFrame({"prompt": ["Mia had a red ball and played in the park with her dog. " * 3, "Hi"],
                                    "completion": ["Mia.", "Hello."]}),
         bad_role_df=pd.DataFrame({"messages": [[{"role": "bot", "content": "hi"}], [{"role": "user", "content": "x"}]]}),
+        system_chat_df=pd.DataFrame({"messages": [
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}],
+            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi."}],
+        ]}),
+        no_system_llama=no_system_llama(),
+        short_gpt=llmnb.pretrain(corpus_chars=20_000, max_steps=1, block_size=32, vocab_size=300, prompts=(), quiet=True),
         tmp=str(tmp),
     )
     shell.tmp = tmp
     return shell
+
+
+def no_system_llama():
+    """tiny-llama with a chat template that refuses system turns, as Gemma's does (written here, not Gemma's)."""
+    loaded = llmnb.load_model("tiny-llama", task="sft")
+    loaded.tokenizer.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('No system turns here') }}{% endif %}"
+        "{{ m['role'] }}: {{ m['content'] }}{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    return loaded
 
 
 def snapshot(ns):

@@ -85,6 +85,7 @@ class Task:
 
     def __init__(self, config=None):
         self.config = config
+        self.context: int | None = None  # the most tokens the model takes, set by the job once it is loaded
         # Only this task's own fields: a config made for another task (an SFT run's config given to
         # the DPO task to score pairs) may hold options this one does not read.
         given = getattr(config, "task_options", None) or {}

@@ -83,6 +83,7 @@ class FineTuneJob(Job):
         config, prepared = self.config, self.prepared
         self.loaded, self.model_name = _load(self.model_source, config, self.task, prepared.labels)
         context = context_limit(self.loaded.model)
+        self.task.context = context  # sft/dpo: an answer cut at the context needs a longer one, not max_length
         if context and context < config.max_length:  # longer rows would index past the position table
             self.notices.append(f"max_length lowered from {config.max_length} to {context}: the longest input this model takes.")
             with warnings.catch_warnings():  # the options' warnings were given once already

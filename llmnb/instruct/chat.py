@@ -96,7 +96,19 @@ def check_messages(messages) -> list[dict]:
 
 def render(tokenizer, messages, add_generation_prompt: bool = False) -> str:
     """The conversation as the model reads it (the tokenizer's chat template, as text)."""
-    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt)
+    from jinja2.exceptions import TemplateError, TemplateSyntaxError
+
+    try:
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt)
+    except TemplateSyntaxError:
+        raise  # a broken template is no fault of the data: jinja's own error points at its line
+    except TemplateError as error:
+        # A template may refuse a conversation on purpose (Gemma's says "System role not supported"
+        # through raise_exception): the data's fault, so a DataError in the template's own words.
+        raise DataError(
+            f"The model's chat template refuses this conversation: {error}. Change those messages (e.g. put a "
+            "system message's text at the start of the first user message) or use a model whose template accepts them."
+        ) from None
 
 
 def trained_spans(tokenizer, messages, train_on_prompt: bool = False) -> tuple[str, list[tuple[int, int]]]:

@@ -24,7 +24,8 @@ def stop_ids(model, tokenizer) -> list[int]:
 
 def _encode_prompts(tokenizer, conversations, room: int | None):
     texts = [render(tokenizer, messages, add_generation_prompt=True) for messages in conversations]
-    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    # verbose=False: a prompt longer than the context is expected (cut below), so no transformers warning in the cell.
+    ids = [tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"] for t in texts]
     return [row[-room:] if room else row for row in ids]  # a prompt longer than the context keeps its end
 
 

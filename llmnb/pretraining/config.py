@@ -16,9 +16,11 @@ from llmnb.errors import ConfigError
 DEFAULT_PROMPTS = ("Once upon a time", "One day, Tom went to the park", '"Look at my')
 
 # Steps when max_steps is not given, by LLMNB_PROFILE. "fast" fits a tutorial on a 2-core CPU:
-# with the default model and corpus, 200 steps took 17-19 s of CPU time (44-55 s of wall time on
-# a machine busy with other jobs, load average 8-9) and took validation perplexity from 1012 to
-# 2.3. "full" trains 7.5x longer (a few minutes on a CPU; a GPU, which device="auto" picks, is faster).
+# with the default model and corpus (then block_size 64), 200 steps took 17-19 s of CPU time (44-55 s
+# of wall time on a machine busy with other jobs, load average 8-9) and took validation perplexity
+# from 1012 to 2.3. block_size 128 makes a step 1.8x slower (interleaved timing, same load) and ends
+# at 2.22 instead of 2.27. "full" trains 7.5x longer (a few minutes on a CPU; a GPU, which
+# device="auto" picks, is faster).
 PROFILE_STEPS = {"fast": 200, "full": 1500}
 
 
@@ -42,7 +44,11 @@ class PretrainConfig(TrainConfig):
     layers: int = option(2, "Transformer blocks of the GPT.", "model")
     width: int = option(128, "Hidden size of the GPT (a multiple of heads).", "model")
     heads: int = option(4, "Attention heads per block.", "model")
-    block_size: int = option(64, "Tokens of context the model sees; the corpus is cut into blocks this long.", "model")
+    # 128, fine-tuning's default max_length: the bundled instructions take up to 82 tokens (a story,
+    # a question, an answer), too many for 64. More would buy nothing at that max_length (issue 22).
+    block_size: int = option(
+        128, "Tokens of context the model sees; the corpus is cut into blocks this long (chat data needs ~100).", "model"
+    )
     dropout: float = option(0.0, "Dropout in the GPT (0 suits short runs on small models).", "model")
     # The loop options whose default differs from fine-tuning's
     epochs: float | None = option(None, "Passes over the corpus (none: the profile's max_steps decides).", "length")

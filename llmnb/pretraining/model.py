@@ -81,7 +81,9 @@ def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, tempe
         raise ConfigError(f"temperature={temperature} must be >= 0 (0 picks the likeliest token).")
     eos = tokenizer.convert_tokens_to_ids(EOS)
     context = context or model.config.n_positions
-    ids = [eos] + tokenizer(prompt, add_special_tokens=False)["input_ids"]  # as at the start of a document
+    # As at the start of a document. verbose=False: a prompt longer than the context is expected
+    # (the loop below reads its last `context` tokens), so no transformers warning in the cell.
+    ids = [eos] + tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     new: list[int] = []

@@ -112,18 +112,31 @@ class SFT(CausalLM):
 
     def encode(self, tokenizer, conversations, targets, max_length) -> ChatEncoded:
         ids, labels = [], []
-        for messages in conversations:
-            row_ids, row_labels = chat.tokenize_conversation(tokenizer, messages, max_length, self.train_on_prompt)
+        for messages, target in zip(conversations, targets):
+            try:
+                row_ids, row_labels = chat.tokenize_conversation(tokenizer, messages, max_length, self.train_on_prompt)
+            except DataError as e:  # e.g. the chat template refused it: name the row
+                raise DataError(f"Row {target['row']} of the {target['what']}: {e}") from None
             ids.append(row_ids)
             labels.append(row_labels)
         empty = [t for t, row in zip(targets, labels) if all(x == chat.IGNORE for x in row)]
         if empty:
-            longest = max(len(tokenizer(chat.render(tokenizer, m), add_special_tokens=False)["input_ids"]) for m in conversations)
+            # Measured in full on purpose: verbose=False keeps transformers' too-long warning out of the cell.
+            longest = max(len(tokenizer(chat.render(tokenizer, m), add_special_tokens=False, verbose=False)["input_ids"])
+                          for m in conversations)
             rows = ", ".join(str(t["row"]) for t in empty[:8]) + (", ..." if len(empty) > 8 else "")
+            cut = (f"{len(empty)} of {len(conversations)} examples of the {empty[0]['what']} have no answer token left to "
+                   f"train on (rows {rows}): truncating to max_length={max_length} tokens cut their answers away")
+            if self.context and longest > self.context:  # max_length stops at the context: raising it cannot help
+                block = -(-(longest + 16) // 64) * 64  # room for the longest, rounded up as block sizes usually are
+                raise DataError(
+                    f"{cut}, and the longest example ({longest} tokens) is longer than the model's whole context "
+                    f"({self.context} tokens), which max_length cannot go beyond. Use a model with a longer context: for a "
+                    f"GPT from llmnb.pretrain, pretrain it again with block_size={block} (%pretrain --block {block}); "
+                    "or shorten those prompts."
+                )
             raise DataError(
-                f"{len(empty)} of {len(conversations)} examples of the {empty[0]['what']} have no answer token left to "
-                f"train on (rows {rows}): truncating to max_length={max_length} tokens cut their answers away. Raise "
-                f"max_length (--max-length; the longest example is {longest} tokens) or shorten those prompts."
+                f"{cut}. Raise max_length (--max-length; the longest example is {longest} tokens) or shorten those prompts."
             )
         return ChatEncoded(
             input_ids=ids, targets=[t["reference"] for t in targets], target_ids=labels,
@@ -159,7 +172,7 @@ class SFT(CausalLM):
         scores = {"eval_loss": loss, "eval_perplexity": metrics.perplexity(loss), "eval_token_accuracy": accuracy}
         n = min(len(enc), self.eval_generate)
         if n:
-            longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in enc.targets[:n])
+            longest = max(len(tokenizer(r, add_special_tokens=False, verbose=False)["input_ids"]) for r in enc.targets[:n])
             answers = generate_answers(model, tokenizer, enc.prompts[:n], max_new_tokens=longest + 8, batch_size=batch_size)
             scores["eval_exact_match"] = metrics.compute(["exact_match"], answers, enc.targets[:n])["exact_match"]
             self.samples = [
