@@ -10,12 +10,12 @@ import llmnb
 from llmnb.errors import DataError
 from llmnb.finetuning.config import FineTuneConfig
 from llmnb.instruct import chat
-from llmnb.instruct.dpo import DPO
-from llmnb.instruct.sft import SFT
+from llmnb.tasks.dpo import DPO
+from llmnb.tasks.sft import SFT
 from llmnb.pretraining.config import PretrainConfig
 
 WARNING = "Token indices sequence length"  # transformers' warning about a text longer than the model takes
-TINY = dict(max_steps=1, batch_size=8, save_checkpoints=False, quiet=True, eval_generate=2)
+TINY = dict(max_steps=1, batch_size=8, save_checkpoints=False, quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_the_default_gpt_takes_every_bundled_chat_set(gpt):
 
 
 def test_pretrain_then_sft_then_dpo_as_chapter_10_with_no_library_warning(gpt, capfd):
-    sft = llmnb.finetune(gpt, "instructions", eval="instructions_test", task="sft", **TINY)
+    sft = llmnb.finetune(gpt, "instructions", eval="instructions_test", task="sft", eval_generate=2, **TINY)
     assert sft.status == "finished" and not any("max_length lowered" in n for n in sft.notices)
     dpo = llmnb.finetune(sft, "preferences", eval="preferences_test", task="dpo", **TINY)
     assert dpo.status == "finished" and "eval_preference_accuracy" in dpo.metrics
@@ -61,7 +61,7 @@ def test_pretrain_then_sft_then_dpo_as_chapter_10_with_no_library_warning(gpt, c
 def test_a_context_too_short_for_the_data_names_block_size_not_max_length(capfd):
     short = llmnb.pretrain(corpus_chars=20_000, max_steps=1, block_size=32, vocab_size=300, quiet=True)
     with pytest.raises(DataError, match=r"block_size=\d+ \(%pretrain --block \d+\)") as caught:
-        llmnb.finetune(short, "instructions", task="sft", **TINY)
+        llmnb.finetune(short, "instructions", task="sft", eval_generate=2, **TINY)
     message = str(caught.value)
     assert "the model's whole context (32 tokens)" in message and "Raise max_length" not in message
     out, err = capfd.readouterr()
@@ -70,5 +70,5 @@ def test_a_context_too_short_for_the_data_names_block_size_not_max_length(capfd)
 
 def test_a_max_length_below_a_context_that_has_room_is_still_the_fix(gpt):
     with pytest.raises(DataError, match="Raise max_length") as caught:
-        llmnb.finetune(gpt, "instructions", task="sft", **{**TINY, "max_length": 24})
+        llmnb.finetune(gpt, "instructions", task="sft", eval_generate=2, **{**TINY, "max_length": 24})
     assert "block_size" not in str(caught.value)
