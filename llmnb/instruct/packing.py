@@ -1,13 +1,17 @@
-"""Packing: several short examples in one row, each attending only to itself.
+"""Packing: several short examples in one row, each attending only to itself; and when it pays.
 
     bins = best_fit_decreasing([30, 70, 20, 50], capacity=100)   # [[1, 0], [3, 2]]
     batch = packed_batch(ids_rows, label_rows, bins, pad_id)    # + position_ids, segment_ids
-    mask = block_causal_mask(batch["segment_ids"])              # (rows, 1, length, length) bool
+    mask = block_causal_mask(batch["segment_ids"], torch.float32)  # (rows, 1, length, length): 0 or -3.4e38
+    packed, why = choose_packing("auto", model, lengths, batches, capacity=128, device="cpu")
 
 Padded batches spend compute on padding; a packed row holds examples back to back. Each keeps
 its own positions (0, 1, 2, ...) and a block-diagonal causal mask stops it from attending to its
-neighbours, so the loss is the same as unpacked (a test checks it to 1e-5). The examples of a
-batch are the same with and without packing: only their layout changes (chapter 10).
+neighbours, so the loss and gradients are the same as unpacked (tests check both, with trained
+weights, under sdpa and eager). The examples of a batch are the same with and without packing:
+only their layout changes (chapter 10). Packing is not free: without a variable-length attention
+kernel the mask is dense, so every packed row pays attention over its full width.
+`choose_packing` packs only where that was measured to pay.
 """
 from __future__ import annotations
 
@@ -60,23 +64,43 @@ def packed_batch(ids_rows, label_rows, bins, pad_id: int) -> dict:
     }
 
 
-def block_causal_mask(segment_ids):
-    """(rows, 1, L, L) bool: a token sees earlier tokens of its own example. Padding (segment 0)
-    sees earlier padding, so no row of the mask is empty (an empty row gives NaN in attention)."""
+def block_causal_mask(segment_ids, dtype):
+    """(rows, 1, L, L) additive mask in `dtype`: 0 where a token may attend (earlier tokens of its
+    own example), the dtype's lowest value elsewhere. Padding (segment 0) sees earlier padding, so
+    no row of the mask is empty (an empty row gives NaN in attention).
+
+    Additive, not boolean: transformers hands a 4-D mask to the attention function as it is.
+    sdpa reads a boolean mask as "True: may attend", but eager attention adds the mask to the
+    scores, so a boolean one adds 1 or 0 and masks nothing: each example saw its neighbours and
+    its own future (eager loss 12.94 packed vs 13.17 unpacked). An additive mask means the same to
+    both, and it is what transformers itself builds for eager attention."""
     import torch
 
     length = segment_ids.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=segment_ids.device).tril()
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    return (same & causal)[:, None]
+    allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & causal
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=segment_ids.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def attention_of(model) -> str:
+    """The model's attention implementation as transformers names it (eager when it says none)."""
+    return str(getattr(getattr(model, "config", None), "_attn_implementation", None) or "eager")
+
+
+def varlen_attention(model) -> bool:
+    """Whether the model attends per example from the position ids alone (flash attention's
+    variable-length kernels): no mask, and no attention between examples is computed."""
+    return "flash" in attention_of(model)
 
 
 def packed_forward(model, batch):
     """The model's output on a packed batch: the block mask, or on flash attention the position ids
     alone (transformers finds the examples' boundaries from them)."""
     inputs = {k: v for k, v in batch.items() if k not in ("segment_ids", "attention_mask")}
-    if "flash" not in str(getattr(model.config, "_attn_implementation", "")):
-        inputs["attention_mask"] = block_causal_mask(batch["segment_ids"])
+    if not varlen_attention(model):
+        dtype = next(model.parameters()).dtype  # as transformers' own masks: the scores' dtype, or wider under autocast
+        inputs["attention_mask"] = block_causal_mask(batch["segment_ids"], dtype)
     return model(**inputs)
 
 
