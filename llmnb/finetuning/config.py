@@ -41,9 +41,10 @@ class FineTuneConfig(TrainConfig):
     train_on_prompt: bool = option(
         False, "sft: train on the prompt's tokens too, not only the answers' (the default trains answers only).", "data"
     )
-    packing: bool = option(
-        True, "sft: put several examples in one row up to max_length, each attending only to itself: the same loss "
-        "as unpacked, with less padding (off: one example per row).", "data"
+    packing: bool | str = option(
+        "auto", "sft: put several examples in one row up to max_length, each attending only to itself: the same loss "
+        "as unpacked, with less padding. auto: only where it pays (flash attention, or padding that outweighs the "
+        "block mask's cost; the plan says which and why); true: always; false: one example per row.", "data"
     )
     beta: float = option(0.1, "dpo: how far the model may move from the starting (reference) model; larger keeps it closer.", "data")
     rpo_alpha: float = option(0.0, "dpo: weight of the chosen answers' own loss (per token) added to DPO's, so their "
@@ -86,6 +87,7 @@ class FineTuneConfig(TrainConfig):
         if self.lr is None:
             self.lr = DEFAULT_LORA_LR if self.lora else DEFAULT_LR
         check_choice("task", self.task, TASKS)
+        self.packing = packing_choice(self.packing)
         if self.epochs is None:
             raise ConfigError("epochs=None: give a number of passes over the data (e.g. epochs=3), or max_steps.")
         super().__post_init__()
@@ -122,3 +124,13 @@ class FineTuneConfig(TrainConfig):
         if self.default_lr_used and "lr" not in overrides:
             values["lr"] = None  # chosen again for the new options
         return values
+
+
+def packing_choice(value) -> bool | str:
+    """packing as "auto", True or False; the magics' words (true, off, ...) read as True or False."""
+    words = {"auto": "auto", "true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise ConfigError(f"packing={value!r} is not allowed; choose auto (pack only where it pays), True or False.")

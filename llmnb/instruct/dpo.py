@@ -78,7 +78,7 @@ class DPO(SFT):
         self.beta = getattr(config, "beta", 0.1)
         self.precision = getattr(config, "precision", "auto")
         self.rpo_alpha = getattr(config, "rpo_alpha", 0.0)
-        self.packing = False  # a pair's two answers are compared row by row
+        self.packing = self.packed = False  # a pair's two answers are compared row by row
         self.train_on_prompt = False
 
     def data_form(self, columns, what: str) -> str:

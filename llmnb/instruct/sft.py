@@ -6,7 +6,8 @@
 Data: a `messages` column, or `prompt` + `completion`, or `instruction` (+ `input`) + `output`.
 The loss covers the assistant's tokens only (`train_on_prompt=True`: every token); an example
 whose answer truncation cut away is an error before training, never a silent skip. Batches are
-packed (`packing.py`) unless `packing=False`. Each evaluation reports the loss and perplexity on
+packed (`packing.py`) where it pays (`packing="auto"`, decided once the model is known), or as
+`packing=True` / `False` says. Each evaluation reports the loss and perplexity on
 answer tokens, token accuracy, and exact match of greedy answers against the references, with a
 few of them shown beside their reference (chapter 10).
 """
@@ -19,7 +20,7 @@ from llmnb.errors import DataError
 from llmnb.finetuning.batches import Encoded, batch_order, collate
 from llmnb.finetuning.tasks import CausalLM
 from llmnb.instruct import chat
-from llmnb.instruct.packing import best_fit_decreasing, packed_batch, packed_forward
+from llmnb.instruct.packing import best_fit_decreasing, choose_packing, packed_batch, packed_forward
 
 SHOWN_SAMPLES = 4  # answers shown beside their reference at each evaluation
 
@@ -42,7 +43,10 @@ class SFT(CausalLM):
 
     def __init__(self, config=None):
         self.train_on_prompt = bool(getattr(config, "train_on_prompt", False))
-        self.packing = bool(getattr(config, "packing", True))
+        self.packing = getattr(config, "packing", "auto")  # "auto", True or False (the config checked it)
+        self.packed: bool | None = None  # the layout chosen (before_training), and why
+        self.packing_reason = ""
+        self.config = config
         self.max_length = getattr(config, "max_length", 128)
         self.eval_generate = getattr(config, "eval_generate", 64)
         self.samples: list[dict] = []  # the last evaluation's shown answers
@@ -113,9 +117,24 @@ class SFT(CausalLM):
         )
 
     # ------------------------------------------------------------------ batches and loss
+    def before_training(self, model, encs, batch_size: int, pad_id: int) -> None:
+        self.choose_layout(model, encs[0])
+
+    def choose_layout(self, model, enc) -> bool:
+        """Decide packed or padded rows for training `model` on `enc` (once: the plan says why)."""
+        from llmnb.core.models import resolve_device
+
+        config = self.config
+        batches = batch_order(enc.lengths, config.batch_size, True, config.seed, config.group_by_length)
+        device = resolve_device(getattr(config, "device", "auto"))
+        self.packed, self.packing_reason = choose_packing(self.packing, model, enc.lengths, batches, self.max_length, device)
+        return self.packed
+
     def batches(self, enc, config, epoch, pad_id):
+        if self.packed is None:
+            raise RuntimeError("SFT.batches before choose_layout: packing='auto' is decided once the model is known.")
         for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield self.collate(enc, rows, pad_id, packed=self.packing)
+            yield self.collate(enc, rows, pad_id, packed=self.packed)
 
     def collate(self, enc, rows, pad_id, packed: bool = False) -> dict:
         import torch
@@ -157,7 +176,7 @@ class SFT(CausalLM):
         return generate_answers(result.model, result.tokenizer, conversations, max_new_tokens, batch_size), None
 
     def plan_lines(self, enc, tokenizer, config) -> list[str]:
-        return plan_lines(enc, tokenizer, config, self.packing)
+        return plan_lines(enc, tokenizer, config, self.packing, self.packed, self.packing_reason)
 
     def encode_like(self, result, data, text=None, label=None):
         from llmnb.finetuning.data import to_frame
@@ -194,20 +213,16 @@ def trained_share(enc) -> float:
     return float((labels != chat.IGNORE).sum()) / max(len(labels), 1)
 
 
-def plan_lines(enc, tokenizer, config, packing: bool) -> list[str]:
-    """The plan's masking and packing lines for an instruction-tuning run."""
-    from llmnb.instruct.packing import padding_share
-
+def plan_lines(enc, tokenizer, config, setting=None, packed=None, reason="") -> list[str]:
+    """The plan's masking and packing lines for an instruction-tuning run (the packing line once
+    the layout was chosen: which, as `setting` asked for, and why)."""
     if len(enc) == 0:
         return []
     what = "every token (train_on_prompt)" if config.train_on_prompt else "the answers"
     lines = [f"loss on {trained_share(enc):.0%} of the tokens: {what}. Example (grey: not trained):"]
     example = chat.masked_example(tokenizer, enc.input_ids[0].tolist(), enc.target_ids[0].tolist())
     lines.append(example.replace("\n", " / "))
-    if config.task == "sft":
-        batches = batch_order(enc.lengths, config.batch_size, True, config.seed, config.group_by_length)
-        padded = padding_share(enc.lengths, batches, None)
-        packed = padding_share(enc.lengths, batches, config.max_length)
-        state = "on" if packing else "off (packing=False)"
-        lines.append(f"packing {state}: padding {packed:.0%} of positions packed, {padded:.0%} padded")
+    if config.task == "sft" and packed is not None:
+        asked = "auto" if setting == "auto" else f"packing={setting}"
+        lines.append(f"packing {'on' if packed else 'off'} ({asked}): {reason}")
     return lines

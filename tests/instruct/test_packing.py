@@ -125,3 +125,41 @@ def test_packed_forward_gives_flash_attention_no_mask():
     batch = {"input_ids": torch.ones(1, 4, dtype=torch.long), "position_ids": torch.tensor([[0, 1, 0, 1]]),
              "segment_ids": torch.tensor([[1, 1, 2, 2]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
     assert set(packed_forward(Recorder(), batch)) == {"input_ids", "position_ids"}  # boundaries from the positions
+
+
+class FakeModel:
+    """Just what choose_packing reads: the attention implementation."""
+
+    def __init__(self, attention):
+        self.config = type("Config", (), {"_attn_implementation": attention})()
+
+
+def test_choose_packing_follows_the_setting_and_packs_on_auto_only_where_it_pays():
+    from llmnb.instruct.packing import choose_packing
+
+    even = [40] * 64  # length-grouped batches of equal lengths: no padding to save
+    mixed = [8, 120] * 32  # every batch padded to 120: most positions are padding
+    batches = [list(range(s, s + 16)) for s in range(0, 64, 16)]
+    assert choose_packing(True, FakeModel("sdpa"), even, batches, 128, "cpu")[0] is True
+    assert choose_packing(False, FakeModel("flash_attention_2"), mixed, batches, 128, "cpu")[0] is False
+    packed, why = choose_packing("auto", FakeModel("flash_attention_2"), even, batches, 128, "cpu")
+    assert packed and "flash_attention_2" in why  # no mask to pay for
+    for attention in ("sdpa", "eager"):
+        packed, why = choose_packing("auto", FakeModel(attention), even, batches, 128, "cpu")
+        assert not packed and "padding 0% of positions padded" in why and attention in why
+        packed, why = choose_packing("auto", FakeModel(attention), mixed, batches, 128, "cpu")
+        assert packed and "padding 47% of positions padded" in why
+
+
+def test_packing_option_takes_auto_true_false_and_the_magics_words():
+    from llmnb.errors import ConfigError
+    from llmnb.finetuning.config import FineTuneConfig
+
+    assert FineTuneConfig(task="sft").packing == "auto"
+    assert FineTuneConfig(task="sft", packing="false").packing is False  # %finetune --packing false
+    assert FineTuneConfig(task="sft", packing="On").packing is True
+    assert FineTuneConfig(task="sft", packing=False).packing is False
+    with pytest.raises(ConfigError, match="packing='sometimes' is not allowed; choose auto"):
+        FineTuneConfig(task="sft", packing="sometimes")
+    with pytest.raises(ConfigError, match="packing=1"):
+        FineTuneConfig(task="sft", packing=1)
