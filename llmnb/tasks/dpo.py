@@ -98,7 +98,7 @@ class DPO(SFT):
         self.rpo_alpha = self.options.rpo_alpha
         self.precision = getattr(config, "precision", "auto")
         self.max_length = getattr(config, "max_length", 128)
-        self.packing = False  # a pair's two answers are compared row by row
+        self.packing = self.packed = False  # a pair's two answers are compared row by row
         self.train_on_prompt = False
         self.eval_generate = 0
 
@@ -153,7 +153,7 @@ class DPO(SFT):
                 enc.reference = reference
 
     def plan_lines(self, enc, tokenizer, config) -> list[str]:
-        return plan_lines(enc, tokenizer, config, train_on_prompt=False, packing=None)
+        return plan_lines(enc, tokenizer, config, train_on_prompt=False)  # pairs are never packed: no packing line
 
     def resume_state(self, encs) -> dict:
         # The starting weights are gone once training began, so a resumed run must get its

@@ -6,7 +6,8 @@
 Data: a `messages` column, or `prompt` + `completion`, or `instruction` (+ `input`) + `output`.
 The loss covers the assistant's tokens only (`train_on_prompt=True`: every token); an example
 whose answer truncation cut away is an error before training, never a silent skip. Batches are
-packed (`packing.py`) unless `packing=False`. Each evaluation reports the loss and perplexity on
+packed (`packing.py`) where it pays (`packing="auto"`, decided once the model is known), or as
+`packing=True` / `False` says. Each evaluation reports the loss and perplexity on
 answer tokens, token accuracy, and exact match of greedy answers against the references, with a
 few of them shown beside their reference (chapter 10).
 """
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from llmnb.core.config import check_number
 from llmnb.core.models import eval_mode, pad_id
 from llmnb.core.task import PreparedData, Task, register, task_option
-from llmnb.errors import DataError
+from llmnb.errors import ConfigError, DataError
 from llmnb.finetuning.batches import Encoded, batch_order, collate
 from llmnb.instruct import chat
-from llmnb.instruct.packing import best_fit_decreasing, packed_batch, packed_forward
+from llmnb.instruct.packing import best_fit_decreasing, choose_packing, packed_batch, packed_forward
 from llmnb.instruct.result import ChatResult
 from llmnb.tasks.causal_lm import CausalLM
 
@@ -38,13 +39,25 @@ class ChatEncoded(Encoded):
 class SFTOptions:
     train_on_prompt: bool = task_option(
         False, "train on the prompt's tokens too, not only the answers' (the default trains answers only).")
-    packing: bool = task_option(
-        True, "put several examples in one row up to max_length, each attending only to itself: the same loss "
-        "as unpacked, with less padding (off: one example per row).")
+    packing: bool | str = task_option(
+        "auto", "put several examples in one row up to max_length, each attending only to itself: the same loss "
+        "as unpacked, with less padding. auto: only where it pays (flash attention, or padding that outweighs the "
+        "block mask's cost; the plan says which and why); true: always; false: one example per row.")
     eval_generate: int = task_option(64, "validation prompts answered (greedy) at each evaluation for exact match; 0: none.")
 
     def __post_init__(self):
         check_number("eval_generate", self.eval_generate, minimum=0, integer=True)
+        self.packing = packing_choice(self.packing)
+
+
+def packing_choice(value) -> bool | str:
+    """packing as "auto", True or False; the magics' words (true, off, ...) read as True or False."""
+    words = {"auto": "auto", "true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise ConfigError(f"packing={value!r} is not allowed; choose auto (pack only where it pays), True or False.")
 
 
 @register
@@ -67,7 +80,9 @@ class SFT(CausalLM):
     def __init__(self, config=None):
         super().__init__(config)
         self.train_on_prompt = bool(self.options.train_on_prompt)
-        self.packing = bool(self.options.packing)
+        self.packing = self.options.packing  # "auto", True or False (SFTOptions checked it)
+        self.packed: bool | None = None  # the layout chosen (before_training), and why
+        self.packing_reason = ""
         self.max_length = getattr(config, "max_length", 128)
         self.eval_generate = self.options.eval_generate
 
@@ -144,9 +159,24 @@ class SFT(CausalLM):
         )
 
     # ------------------------------------------------------------------ batches and loss
+    def before_training(self, model, encs, batch_size: int, pad: int) -> None:
+        self.choose_layout(model, encs[0])
+
+    def choose_layout(self, model, enc) -> bool:
+        """Decide packed or padded rows for training `model` on `enc` (once: the plan says why)."""
+        from llmnb.core.models import resolve_device
+
+        config = self.config
+        batches = batch_order(enc.lengths, config.batch_size, True, config.seed, config.group_by_length)
+        device = resolve_device(getattr(config, "device", "auto"))
+        self.packed, self.packing_reason = choose_packing(self.packing, model, enc.lengths, batches, self.max_length, device)
+        return self.packed
+
     def batches(self, enc, config, epoch, pad):
+        if self.packed is None:
+            raise RuntimeError("SFT.batches before choose_layout: packing='auto' is decided once the model is known.")
         for rows in batch_order(enc.lengths, config.batch_size, True, config.seed + epoch, config.group_by_length):
-            yield self.collate(enc, rows, pad, packed=self.packing)
+            yield self.collate(enc, rows, pad, packed=self.packed)
 
     def collate(self, enc, rows, pad, packed: bool = False) -> dict:
         import torch
@@ -188,7 +218,7 @@ class SFT(CausalLM):
         return generate_answers(result.model, result.tokenizer, conversations, max_new_tokens, batch_size), None
 
     def plan_lines(self, enc, tokenizer, config) -> list[str]:
-        return plan_lines(enc, tokenizer, config, self.train_on_prompt, self.packing)
+        return plan_lines(enc, tokenizer, config, self.train_on_prompt, self.packing, self.packed, self.packing_reason)
 
     def encode_like(self, result, data, text=None, label=None):
         from llmnb.finetuning.data import to_frame
@@ -221,21 +251,17 @@ def trained_share(enc) -> float:
     return float((labels != chat.IGNORE).sum()) / max(len(labels), 1)
 
 
-def plan_lines(enc, tokenizer, config, train_on_prompt: bool, packing: bool | None) -> list[str]:
-    """The plan's masking and packing lines for an instruction-tuning run (packing None: rows are
-    never packed, as in preference tuning, so no packing line)."""
-    from llmnb.instruct.packing import padding_share
-
+def plan_lines(enc, tokenizer, config, train_on_prompt: bool, setting=None, packed=None, reason="") -> list[str]:
+    """The plan's masking and packing lines for an instruction-tuning run (the packing line once
+    the layout was chosen: which, as `setting` asked for, and why; none where rows are never packed,
+    as in preference tuning)."""
     if len(enc) == 0:
         return []
     what = "every token (train_on_prompt)" if train_on_prompt else "the answers"
     lines = [f"loss on {trained_share(enc):.0%} of the tokens: {what}. Example (grey: not trained):"]
     example = chat.masked_example(tokenizer, enc.input_ids[0].tolist(), enc.target_ids[0].tolist())
     lines.append(example.replace("\n", " / "))
-    if packing is not None:
-        batches = batch_order(enc.lengths, config.batch_size, True, config.seed, config.group_by_length)
-        padded = padding_share(enc.lengths, batches, None)
-        packed = padding_share(enc.lengths, batches, config.max_length)
-        state = "on" if packing else "off (packing=False)"
-        lines.append(f"packing {state}: padding {packed:.0%} of positions packed, {padded:.0%} padded")
+    if packed is not None:
+        asked = "auto" if setting == "auto" else f"packing={setting}"
+        lines.append(f"packing {'on' if packed else 'off'} ({asked}): {reason}")
     return lines
