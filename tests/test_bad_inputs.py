@@ -56,6 +56,12 @@ CASES = [
     ("a negative weight for the chosen answers' loss", "tiny-llama chat_df --task dpo --rpo-alpha -1", "rpo_alpha=-1"),
     ("a reporting tool llmnb does not write", "tiny-bert df --report-to wandb", "report_to='wandb' is not allowed"),
     ("a learning rate that is neither a number nor find", "tiny-bert df --lr fast", "'fast' is neither a number (e.g. 5e-5) nor 'find'"),
+    ("token-classification data without tokens and tags", "tiny-bert df --task ner", "reads a 'tokens' column"),
+    ("words and tags of different lengths", "tiny-bert short_tags_df --task ner", "Row 1 of the training data has 2 words but 1 tags"),
+    ("an empty sentence", "tiny-bert empty_sentence_df --task ner", "Row 1 of the training data is an empty sentence"),
+    ("a tag outside the training data's tags", "tiny-bert tags_df --task ner --eval odd_tags_df", "which is not among the known tags"),
+    ("question-answering data without question and context", "tiny-bert df --task qa", "reads 'question', 'context' and 'answers'"),
+    ("an answer that is not in its context", "tiny-bert qa_df --task qa", "Row 1 of the training data: the answer 'Lorne' is not in its context"),
 ]
 
 
@@ -82,6 +88,12 @@ def ip(tmp_path_factory, shell):
         long_chat_df=pd.DataFrame({"prompt": ["Mia had a red ball and played in the park with her dog. " * 3, "Hi"],
                                    "completion": ["Mia.", "Hello."]}),
         bad_role_df=pd.DataFrame({"messages": [[{"role": "bot", "content": "hi"}], [{"role": "user", "content": "x"}]]}),
+        tags_df=pd.DataFrame({"tokens": [["Mia", "went", "home"], ["Leon", "slept"]], "tags": [["B-PER", "O", "O"], ["B-PER", "O"]]}),
+        short_tags_df=pd.DataFrame({"tokens": [["Mia", "went"], ["Leon", "slept"]], "tags": [["B-PER", "O"], ["B-PER"]]}),
+        empty_sentence_df=pd.DataFrame({"tokens": [["Mia", "went"], []], "tags": [["B-PER", "O"], []]}),
+        odd_tags_df=pd.DataFrame({"tokens": [["Zell", "is", "far"]], "tags": [["B-LOC", "O", "O"]]}),
+        qa_df=pd.DataFrame({"question": ["Where did Mia go?", "Where did Leon go?"], "answer": ["Zell", "Lorne"],
+                            "context": ["Mia went to Zell.", "Leon went to Carrow."]}),
         system_chat_df=pd.DataFrame({"messages": [
             [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}],
             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi."}],

@@ -48,13 +48,24 @@ class FineTuneResult(TrainResult):
         return count_parameters(self.model)[0]
 
     # ------------------------------------------------------------------ using the model
-    def predict(self, texts, batch_size: int = 64, return_scores: bool = False):
+    def predict(self, texts=None, batch_size: int = 64, return_scores: bool = False, **inputs):
         """Labels (in the data's own values) for one text or a list of texts; numbers for
-        regression; generated text for causal-lm (a continuation) and seq2seq (the output).
+        regression; generated text for causal-lm (a continuation) and seq2seq (the output);
+        the entities found for token-classification.
 
         With return_scores=True, also the probability of each class (classification) as a
         list of dicts, so you can see how sure the model is.
+
+        A task whose input comes in named parts takes them as keywords and shapes its own answer:
+        `ft.predict(question=..., context=...)` for qa.
         """
+        if inputs:
+            predict_parts = getattr(self.task, "predict_parts", None)
+            if predict_parts is None:
+                raise TypeError(f"predict() got {', '.join(inputs)}=..., but task={self.task.name!r} takes texts only.")
+            return predict_parts(self, batch_size=batch_size, return_scores=return_scores, **inputs)
+        if texts is None:
+            raise TypeError("predict() needs the texts to predict for: ft.predict('a text') or ft.predict([...]).")
         single = isinstance(texts, str)
         batch = [texts] if single else [str(t) for t in texts]
         if not batch:

@@ -71,8 +71,8 @@ class FineTuneJob(Job):
         p = self.prepared
         names = p.labels.names if p.labels else None
 
-        def targets(values):  # label ids back to the data's own labels, so the counts read well
-            return [names[int(v)] for v in values] if names else values
+        def targets(values):  # class ids back to the data's own labels, so the counts read well (tag lists stay)
+            return [names[v] if isinstance(v, int) else v for v in values] if names else values
 
         return {"train": data_fingerprint(p.train_texts, targets(p.train_targets)),
                 "validation": data_fingerprint(p.eval_texts, targets(p.eval_targets))}

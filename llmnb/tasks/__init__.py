@@ -2,6 +2,8 @@
 
     classification.py        text -> one of the labels           accuracy, macro-F1    (chapters 0, 4, 5)
     regression.py            text -> a number                    MSE                   (chapter 6)
+    token_classification.py  words -> a tag each (ner)           entity F1 (seqeval)   (chapter 6)
+    qa.py                    question + context -> a span        exact match, F1       (chapter 6)
     causal_lm.py             text -> the next tokens             perplexity            (chapters 3, 6)
     seq2seq.py               source text -> target text          BLEU                  (chapter 4)
     sft.py                   conversations -> answers            answer loss, EM       (chapter 10)
