@@ -54,6 +54,19 @@ def bwrap_works() -> bool:
     return probe.returncode == 0
 
 
+def needed_under_tmp() -> list[str]:
+    """Folders under /tmp that the kernel must read: the Python environment and llmnb itself when
+    they live there (a clone or a virtualenv in /tmp). Inside the sandbox /tmp is a fresh empty
+    tmpfs, so these are bound back on top of it, read-only; without them the kernel cannot start."""
+    import sys
+
+    package_root = Path(__file__).resolve().parents[2]  # the folder holding llmnb/
+    wanted = {sys.prefix, sys.base_prefix, str(package_root), *sys.path}
+    found = sorted({str(Path(p).resolve()) for p in wanted if p and Path(p).exists()})
+    under = [p for p in found if p.startswith("/tmp/")]
+    return [p for p in under if not any(p.startswith(q + "/") for q in under if q != p)]  # outermost only
+
+
 def clean_environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
     """The kernel's whole environment: a few harmless variables of the grader's, HOME and the
     caches inside `scratch`, and `extra` (the grading variables)."""
@@ -93,7 +106,8 @@ class Sandbox:
         limit = ["prlimit", f"--cpu={cpu_seconds}", "--"] if cpu_seconds and shutil.which("prlimit") else []
         if not self.confined:
             return limit
-        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        kept = [arg for path in needed_under_tmp() for arg in ("--ro-bind", path, path)]
+        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *kept,
                 "--bind", str(scratch), str(scratch),
                 "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
                 # In its own process namespace the kernel cannot see the grader's pid, so it would

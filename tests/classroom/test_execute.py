@@ -2,6 +2,7 @@
 that dies, an unreadable file, values read out of the kernel afterwards, the clean environment,
 and the same run confined by bubblewrap (llmnb.classroom.sandbox)."""
 import json
+from pathlib import Path
 import os
 
 import nbformat
@@ -124,3 +125,25 @@ def test_the_sandbox_is_chosen_or_refused_clearly(monkeypatch):
         Sandbox.choose("bwrap")
     with pytest.raises(LlmnbError, match="not one of auto, bwrap, none"):
         Sandbox.choose("docker")
+
+
+def test_a_python_under_tmp_is_bound_back_into_the_sandbox(monkeypatch, tmp_path):
+    """A clone or virtualenv under /tmp vanished under the sandbox's empty /tmp: every kernel died
+    before replying (a fresh clone in /tmp graded nothing)."""
+    import sys
+
+    from llmnb.classroom import sandbox
+
+    venv = Path("/tmp") / f"llmnb-venv-{os.getpid()}"
+    (venv / "lib").mkdir(parents=True, exist_ok=True)
+    try:
+        monkeypatch.setattr(sys, "prefix", str(venv))
+        monkeypatch.setattr(sys, "path", [*sys.path, str(venv / "lib")])
+        args = sandbox.Sandbox("bwrap").prefix(tmp_path / "scratch", None)
+        bound = [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"]
+        assert str(venv.resolve()) in bound and str(venv / "lib") not in bound  # the outer folder, once
+        assert args.index("--tmpfs") < args.index(str(venv.resolve()))  # on top of the empty /tmp, not under it
+    finally:
+        import shutil
+
+        shutil.rmtree(venv, ignore_errors=True)
