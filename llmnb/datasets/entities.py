@@ -32,9 +32,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from llmnb.errors import ConfigError, DataError
+from llmnb.datasets.instructions import SPLITS, check_args  # the same splits and argument checks
+from llmnb.errors import DataError
 
-SPLITS = ("train", "test")
 TYPES = ("PER", "LOC", "ORG")
 
 # Word lists, one per split: no word of a test list occurs in train.
@@ -190,15 +190,6 @@ def make_sentence(rng: random.Random, template: str, split: str) -> dict:
             tags.append("O")
     tokens[0] = tokens[0][0].upper() + tokens[0][1:]
     return {"tokens": tokens, "tags": tags}
-
-
-def check_args(n, seed, split) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n={n!r} must be a whole number >= 1.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed={seed!r} must be a whole number.")
-    if split not in SPLITS:
-        raise DataError(f"split={split!r} is not known; choose 'train' or 'test'.")
 
 
 def build_sentences(n: int = 1500, seed: int = 0, split: str = "train", exclude=()) -> list[dict]:

@@ -28,7 +28,8 @@ import random
 import re
 from pathlib import Path
 
-from llmnb.datasets.entities import DAYS, LAST, MONTHS, SPLITS, TOWNS, check_args
+from llmnb.datasets.entities import DAYS, LAST, MONTHS, TOWNS
+from llmnb.datasets.instructions import SPLITS, check_args
 from llmnb.errors import DataError
 
 GIRLS = {"train": ["Anna", "Bea", "Carla", "Dora", "Eva", "Fiona", "Gemma", "Hedda", "Isla", "Julia", "Kaya", "Lotte",
