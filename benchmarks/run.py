@@ -6,7 +6,7 @@
     .venv/bin/python benchmarks/run.py --smoke     # a few steps of everything: checks that it runs
 
 Each section is a module of this folder with `run(quick) -> common.Section`, whose docstring says
-what it times: engine, bf16, trainer, display, padding, sft, cell, gpu (by default, in this order)
+what it times: engine, bf16, trainer, display, padding, sft, grpo, cell, gpu (by default, in this order)
 and strategies, defaults, vs_trainer, grading (slow: on request, with --only). Within a section,
 contenders run in this one process, interleaved: whole runs round-robin with the order rotating every round,
 or single steps in lockstep; a ratio is the median over rounds of that round's ratio.
@@ -25,7 +25,7 @@ import time
 
 import common  # first: the offline environment, before torch or transformers load
 
-DEFAULT = ("engine", "bf16", "trainer", "display", "padding", "sft", "cell", "gpu")
+DEFAULT = ("engine", "bf16", "trainer", "display", "padding", "sft", "grpo", "cell", "gpu")
 ON_REQUEST = ("strategies", "defaults", "vs_trainer", "grading")
 GOALS = {
     "overhead_vs_plain": ("<=", 1.02),
@@ -42,6 +42,7 @@ GOALS = {
     "sft_overhead_vs_plain": ("<=", 1.05),
     "cell_display_cost_fraction": ("<=", 0.01),
     "sandbox_cost_ratio": ("<=", 1.2),
+    "grpo_overhead_vs_plain": ("<=", 1.10),
 }
 # The JSON's first keys, in this order (null when their section did not run), then everything else.
 HEADLINE = ("overhead_vs_plain", "trainer_ratio", "cell_ratio_vs_trainer", "padding_speedup", "display_cost_fraction",

@@ -146,6 +146,16 @@ def _training_section(record: dict) -> str:
         cost.append(f"{record['gpu_peak_mb']:,.0f} MB on the GPU")
     if cost:
         lines.append("The run took " + ", ".join(cost) + ".")
+    history = (record.get("state") or {}).get("history") or []
+    rewards = [row for row in history if isinstance(row.get("reward_mean"), (int, float))]
+    if rewards:  # learning from rewards: where the reward ended, by function, and how much signal it gave
+        last = rewards[-1]
+        parts = [f"{last['reward_mean']:.3f} ± {last.get('reward_std', 0.0):.3f}"]
+        parts += [f"{k.split('/', 1)[1]} {v:.3f}" for k, v in last.items() if k.startswith("reward/")]
+        if "zero_std_share" in last:
+            parts.append(f"groups with no signal {last['zero_std_share']:.0%}")
+        lines.append(f"Training reward at step {last.get('step')} (first logged: {rewards[0]['reward_mean']:.3f}): "
+                     + "; ".join(parts) + ".")
     if env:
         lines.append(f"Environment: Python {env.get('python')}, torch {env.get('torch')}, transformers {env.get('transformers')}"
                      f"{', peft ' + str(env['peft']) if env.get('peft') else ''}; {env.get('device')}, {env.get('precision')}, "

@@ -66,6 +66,7 @@ class TrainState:
     # A few generated answers beside their references from the last evaluation (instruction tuning).
     samples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the engine fixed on the way (e.g. out of memory)
+    panel_keys: tuple = ()  # the task's per-step statistics the display shows (learning from rewards)
     status: str = RUNNING
     message: str = ""  # why the run stopped, in words, for the display
 

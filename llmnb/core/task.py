@@ -78,6 +78,7 @@ class Task:
     continues_results = False  # a result passed as the model is copied and trained on (sft after pretrain)
     float_targets = False
     uses_labels = False  # targets are class names mapped to ids (a LabelMap)
+    panel_keys: tuple[str, ...] = ()  # per-step statistics of the log rows the live display shows
     # The model card's words: the Hub pipeline tag, what the model does, how it was tuned.
     pipeline_tag = ""
     does = ""
@@ -106,6 +107,14 @@ class Task:
             close = [k for k in known if k.startswith(metric.lower())] or difflib.get_close_matches(metric, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"metric={metric!r} is not computed for task={self.name!r}; choose one of: {', '.join(known)}.{hint}")
+
+    def steps_per_epoch(self, rows: int, batch_size: int) -> int:
+        """Optimizer steps in one pass over `rows` training examples."""
+        return -(-rows // batch_size)
+
+    def listeners(self) -> list:
+        """Listeners of the task's own (e.g. adding its per-step statistics to the log rows)."""
+        return []
 
     # The steps a job calls; llmnb/tasks/classification.py implements them for labelled texts.
     def prepare(self, data, eval, config) -> PreparedData:

@@ -184,8 +184,37 @@ def render_html(state: TrainState, chart: bool = True) -> str:
     return (
         '<div class="llmnb-run" style="font-size:13px;line-height:1.45;max-width:780px;'
         'font-variant-numeric:tabular-nums">'
-        f"{_header(state, color)}{bar}{_info_line(state)}{_eval_table(state)}{samples_table(state.samples)}{svg}</div>"
+        f"{_header(state, color)}{bar}{_info_line(state)}{_panel_line(state)}{_eval_table(state)}"
+        f"{samples_table(state.samples)}{svg}</div>"
     )
+
+
+def _panel_line(state: TrainState) -> str:
+    """The task's per-step statistics from the latest log row that has them (learning from rewards:
+    reward mean ± std and by function, groups with no signal, completion length, truncation...)."""
+    if not state.panel_keys:
+        return ""
+    row = next((r for r in reversed(state.history) if any(k in r for k in state.panel_keys)), None)
+    if row is None:
+        return ""
+    parts = []
+    for key in state.panel_keys:
+        if key not in row:
+            continue
+        if key == "reward_std":
+            continue  # shown with the mean
+        value = row[key]
+        if key == "reward_mean":
+            text = f"reward {fmt_num(value)} ± {fmt_num(row.get('reward_std', 0.0))}"
+            by_function = [(k.split("/", 1)[1], v) for k, v in row.items() if k.startswith("reward/")]
+            if len(by_function) > 1:
+                text += " (" + ", ".join(f"{escape(name)} {fmt_num(v)}" for name, v in by_function) + ")"
+        elif key.endswith(("_share", "_ratio")):
+            text = f"{key.replace('_', ' ')} {value:.0%}"
+        else:
+            text = f"{key.replace('_', ' ')} {fmt_num(value)}"
+        parts.append(text)
+    return f'<div class="llmnb-panel" style="font-size:12px;opacity:.85;margin:0 0 6px">{" · ".join(parts)}</div>'
 
 
 def samples_table(samples, caption: str = "") -> str:
@@ -194,16 +223,19 @@ def samples_table(samples, caption: str = "") -> str:
     if not samples:
         return ""
     cell = "padding:1px 8px;text-align:left;vertical-align:top"
+    scored = all("reward" in s for s in samples)  # learning from rewards: each answer's reward too
     rows = "".join(
         f'<tr><td style="{cell};opacity:.75">{escape(str(s["prompt"])[-90:])}</td><td style="{cell}">{escape(str(s["answer"]))}</td>'
-        f'<td style="{cell}">{escape(str(s["reference"]))}</td></tr>'
+        f'<td style="{cell}">{escape(str(s["reference"]))}</td>'
+        + (f'<td style="{cell}">{escape(fmt_num(s["reward"]))}</td>' if scored else "") + "</tr>"
         for s in samples
     )
     caption = f'<caption style="text-align:left">{escape(caption)}</caption>' if caption else ""
     return (
         '<table class="llmnb-samples" style="border-collapse:collapse;margin:4px 0 6px;font-size:12px">'
         f"{caption}"
-        f'<thead><tr><th style="{cell}">prompt (end)</th><th style="{cell}">answer</th><th style="{cell}">reference</th></tr></thead>'
+        f'<thead><tr><th style="{cell}">prompt (end)</th><th style="{cell}">answer</th><th style="{cell}">reference</th>'
+        + (f'<th style="{cell}">reward</th>' if scored else "") + "</tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 

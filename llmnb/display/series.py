@@ -84,6 +84,19 @@ def pick_metric(history: list[dict[str, Any]], metric_name: str | None) -> str |
     return others[0] if others else None
 
 
+# (training column, validation column, panel title) of the first panel, the first whose training
+# column the history holds. Learning from rewards (tasks/grpo.py) logs the reward: its loss
+# hovers around 0 by construction and says little.
+TRAIN_CURVES = (("reward_mean", "eval_reward", "reward"), ("train_loss", "eval_loss", "loss"))
+
+
+def train_curve(history) -> tuple[str, str, str]:
+    for curve in TRAIN_CURVES[:-1]:
+        if any(curve[0] in row for row in history):
+            return curve
+    return TRAIN_CURVES[-1]
+
+
 def ema(values: list[float]) -> list[float]:
     """Bias-corrected exponential moving average (as TensorBoard's smoothing slider).
 
@@ -124,15 +137,18 @@ def chart_panels(
     def series(key):
         return downsample(*column(history, key), max_points)
 
-    steps, loss = column(history, "train_loss")
+    train_key, eval_key, title = train_curve(history)
+    steps, loss = column(history, train_key)
     # Smooth at full resolution, then thin out: smoothing thinned data would alias.
     raw = Line("train (raw)", *downsample(steps, loss, max_points), BLUE, 1.0, 0.35, in_legend=False)
     smooth = Line("train", *downsample(steps, ema(loss), max_points), BLUE)
-    val_steps, val_loss = series("eval_loss")
+    val_steps, val_loss = series(eval_key)
     val = Line("validation", val_steps, val_loss, ORANGE, markers=len(val_steps) <= MAX_MARKERS)
-    panels = [Panel("loss", [raw, smooth, val], 3.0, "waiting for the first log row", best_step)]
+    panels = [Panel(title, [raw, smooth, val], 3.0, "waiting for the first log row", best_step)]
 
     metric = pick_metric(history, metric_name)
+    if metric == eval_key:  # already drawn beside its training curve
+        metric = next((k for k in eval_metric_keys(history) if k not in (eval_key, "eval_loss")), None)
     if metric:
         label = metric_label(metric)
         xs, ys = series(metric)

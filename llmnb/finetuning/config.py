@@ -120,13 +120,22 @@ class FineTuneConfig(TrainConfig):
             )
 
     def to_dict(self) -> dict:
-        """Every option by name, the task's own among them (what checkpoints, records and cards keep)."""
+        """Every option by name, the task's own among them (what checkpoints, records and cards keep):
+        a function given as an option (a reward) is kept by its name, so the dict is JSON."""
+        values = self._options()
+        return {k: _by_name(v) for k, v in values.items()}
+
+    def _options(self) -> dict:
         values = asdict(self)
         values.update(values.pop("task_options"))
         return values
 
+    def callable_options(self) -> dict:
+        """The options that hold functions (rewards): what a resumed run must be given again."""
+        return {k: v for k, v in self.task_options.items() if _by_name(v) is not v}
+
     def _values_to_copy(self, overrides: dict) -> dict:
-        values = self.to_dict()
+        values = self._options()
         if self.default_lr_used and "lr" not in overrides:
             values["lr"] = None  # chosen again for the new options
         if "task" in overrides and get_task(overrides["task"]) is not get_task(self.task):
@@ -154,7 +163,11 @@ class FineTuneConfig(TrainConfig):
     @classmethod
     def task_option_fields(cls) -> dict:
         """name -> (task class, dataclass field) for every task's own options, task by task."""
-        return {f.name: (task, f) for task in task_classes() for f in fields(task.Options)}
+        found = {}
+        for task in task_classes():
+            for f in fields(task.Options):
+                found.setdefault(f.name, (task, f))  # an option two tasks read (beta) is listed once; help_of names both
+        return found
 
     @classmethod
     def option_fields(cls) -> list:
@@ -165,13 +178,27 @@ class FineTuneConfig(TrainConfig):
     def help_of(cls, f) -> str:
         if f.name == "task":  # the registry's tasks, so a new task file shows up in %finetune? and the README
             return f"What the model learns: {', '.join(task_names())} (one file each in llmnb/tasks/)."
-        owner = cls.task_option_fields().get(f.name)
-        return f"{owner[0].name}: {f.metadata['help']}" if owner and owner[1] is f else f.metadata["help"]
+        owners = [(task, g) for task in task_classes() for g in fields(task.Options) if g.name == f.name]
+        if owners and any(g is f for _, g in owners):
+            # An option several tasks read (beta: dpo and grpo) lists each one's meaning and default.
+            if len(owners) > 1:
+                return " ".join(f"{task.name}: {g.metadata['help']} (default {g.default}.)" for task, g in owners)
+            return f"{owners[0][0].name}: {f.metadata['help']}"
+        return f.metadata["help"]
 
     @classmethod
     def group_of(cls, f) -> str:
         owner = cls.task_option_fields().get(f.name)
         return "task" if owner and owner[1] is f else f.metadata["group"]
+
+
+def _by_name(value):
+    """A function (or a list holding functions) as its name; anything else as it is."""
+    if isinstance(value, (list, tuple)) and any(callable(v) for v in value):
+        return [_by_name(v) for v in value]
+    if callable(value) and not isinstance(value, type):
+        return getattr(value, "__name__", type(value).__name__)
+    return value
 
 
 def _checked_task_options(task, given: dict) -> dict:

@@ -31,7 +31,9 @@ def resume_point(resume, model, config: FineTuneConfig):
             "still training after checkpoint_every minutes; a finished run has its final model there instead."
         )
     saved = json.loads((checkpoint / "trainer_state.json").read_text())
-    own = FineTuneConfig.from_dict({**saved["config"], "quiet": config.quiet, "plot": config.plot, "out": str(run_dir), "overwrite": True})
+    # Functions (rewards) were saved by name only: the resuming call passes them again.
+    own = FineTuneConfig.from_dict({**saved["config"], **config.callable_options(), "quiet": config.quiet, "plot": config.plot,
+                                    "out": str(run_dir), "overwrite": True})
     return checkpoint, own
 
 

@@ -103,7 +103,7 @@ class FineTuneJob(Job):
             self.task.restore_resume_state(saved, [self.train_enc, self.eval_enc])
         else:
             self.task.before_training(self.loaded.model, [self.train_enc, self.eval_enc], config.batch_size * 2, self.pad_id)
-        self.steps_per_epoch = -(-len(self.train_enc) // config.batch_size)
+        self.steps_per_epoch = self.task.steps_per_epoch(len(self.train_enc), config.batch_size)
         if not config.quiet:
             for line in self.notices:
                 print(f"llmnb: {line}")
@@ -117,6 +117,7 @@ class FineTuneJob(Job):
             model_name=self.model_name,
             metric_name="eval_" + metric,
             greater_is_better=task.greater_is_better if not config.metric else metric not in ("mse", "loss", "perplexity"),
+            panel_keys=task.panel_keys,
         )
         return self.state
 
@@ -136,14 +137,15 @@ class FineTuneJob(Job):
         return self.task.compute_loss
 
     def listeners(self, engine):
+        own = self.task.listeners()  # first: they fill in the log rows everything after them reads
         if self.run_dir is None or not self.config.save_checkpoints:
-            return []
+            return own
         from llmnb.core.checkpoint import Checkpointer
 
         labels = self.prepared.labels
         extra = {"model_name": self.model_name, "labels": labels.names if labels else None, "config": self.config.to_dict(),
                  "task_state": self.task.resume_state([self.train_enc, self.eval_enc])}
-        return [Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
+        return [*own, Checkpointer(self.run_dir, engine, self.tokenizer, extra, self.config.checkpoint_every)]
 
     def before_fit(self, engine):
         if self.checkpoint is not None:

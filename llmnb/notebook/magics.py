@@ -18,19 +18,14 @@ import shlex
 from pathlib import Path
 
 from IPython.core.error import UsageError
-from IPython.core.magic import (
-    Magics,
-    line_cell_magic,
-    line_magic,
-    magics_class,
-    no_var_expand,
-)
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from llmnb.core.config import unknown_option_message
 from llmnb.core.task import DEFAULT_TASK
 from llmnb.errors import ConfigError, LlmnbError
 from llmnb.finetuning.config import FineTuneConfig
+from llmnb.instruct.rewards import rewards_named
 from llmnb.pretraining.config import PretrainConfig
 
 # Options the magic spells differently from the config field.
@@ -233,6 +228,8 @@ class LlmnbMagics(Magics):
         resume = body.pop("resume", None) or args.resume
         export = body.pop("export", None) or args.export
         options.update(body)
+        for key in [k for k in ("reward", "eval_reward") if isinstance(options.get(k), str)]:  # a notebook function by name
+            options[key] = rewards_named(options[key], self.shell.user_ns)
         if export is not None and not str(export).endswith(".py"):
             raise UsageError(f"--export {export}: give the path of a .py file to write, e.g. --export job/train.py.")
         if not name.isidentifier():

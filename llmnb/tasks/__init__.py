@@ -8,6 +8,7 @@
     seq2seq.py               source text -> target text          BLEU                  (chapter 4)
     sft.py                   conversations -> answers            answer loss, EM       (chapter 10)
     dpo.py                   (prompt, chosen, rejected) pairs    preference accuracy   (chapter 10)
+    grpo.py                  prompts + rewards -> completions    reward, exact match   (chapter 11)
 
 Importing this package imports every module in it, so a new file here is a new task: nothing
 else lists them (docs/extending.md).

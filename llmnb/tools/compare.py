@@ -136,6 +136,9 @@ def comparison_table(results, names, metric: str):
             "peak MB": result.peak_memory_mb if result.peak_memory_mb is not None else math.nan,
             "trained share": trained / total if trained is not None and total else math.nan,
         })
+        rewards = [r["reward_mean"] for r in result.state.history if _finite(r.get("reward_mean"))]
+        if rewards:  # learning from rewards: the training reward at the end, beside the task metric
+            rows[-1]["final training reward"] = rewards[-1]
     table = pd.DataFrame(rows)
     table[f"best {short} - first"] = table[f"best {short}"] - table[f"best {short}"].iloc[0]
     table["wall x first"] = table["wall s"] / table["wall s"].iloc[0]
@@ -147,6 +150,9 @@ def comparison_figure(results, names, metric: str):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from llmnb.display.series import train_curve
+
+    key, _, title = train_curve(results[0].state.history)  # runs that learn from rewards: the training reward
     has_metric = any(_evaluations(r, metric) for r in results)
     rows = 2 if has_metric else 1
     figure = Figure(figsize=(9, 3.0 * rows), layout="constrained")
@@ -155,10 +161,10 @@ def comparison_figure(results, names, metric: str):
     short = metric.removeprefix("eval_")
     for i, (name, result) in enumerate(zip(names, results)):
         colour = COLOURS[i % len(COLOURS)]
-        train = [r for r in result.state.history if _finite(r.get("train_loss"))]
+        train = [r for r in result.state.history if _finite(r.get(key))]
         evals = _evaluations(result, metric)
         for column, x in enumerate(("step", "seconds")):
-            points = [(r[x], r["train_loss"]) for r in train if _finite(r.get(x))]
+            points = [(r[x], r[key]) for r in train if _finite(r.get(x))]
             if points:
                 axes[0][column].plot(*zip(*points), color=colour, label=name, linewidth=1.2)
             if has_metric:
@@ -168,9 +174,9 @@ def comparison_figure(results, names, metric: str):
     for row in range(rows):
         for column, label in enumerate(("optimizer step", "wall time (s)")):
             axes[row][column].set_xlabel(label)
-            axes[row][column].set_ylabel("training loss" if row == 0 else f"validation {short}")
+            axes[row][column].set_ylabel(f"training {title}" if row == 0 else f"validation {short}")
             axes[row][column].grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    figure.suptitle(f"{len(results)} runs: training loss and validation {short}", fontsize=10)
+    figure.suptitle(f"{len(results)} runs: training {title} and validation {short}", fontsize=10)
     return figure
 
