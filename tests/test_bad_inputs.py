@@ -62,6 +62,14 @@ CASES = [
     ("a tag outside the training data's tags", "tiny-bert tags_df --task ner --eval odd_tags_df", "which is not among the known tags"),
     ("question-answering data without question and context", "tiny-bert df --task qa", "reads 'question', 'context' and 'answers'"),
     ("an answer that is not in its context", "tiny-bert qa_df --task qa", "Row 1 of the training data: the answer 'Lorne' is not in its context"),
+    ("prompts without a prompt column", "tiny-llama df --task grpo --reward exact_match", "needs a 'prompt' column"),
+    ("learning from rewards without a reward", "tiny-llama prompt_df --task grpo", "task='grpo' needs a reward"),
+    ("a reward llmnb does not know", "tiny-llama prompt_df --task grpo --reward exact", "reward='exact' is not a built-in reward"),
+    ("exact match without an answer column", "tiny-llama prompt_df --task grpo --reward exact_match",
+     "The reward 'exact_match' compares each completion with an 'answer' column"),
+    ("a reward function that fails", "tiny-llama prompt_df --task grpo --reward broken_reward",
+     "The reward 'broken_reward' raised ZeroDivisionError"),
+    ("a loss type GRPO does not have", "tiny-llama prompt_df --task grpo --reward length:3 --loss-type ppo", "loss_type='ppo' must be one of"),
 ]
 
 
@@ -99,6 +107,8 @@ def ip(tmp_path_factory, shell):
             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi."}],
         ]}),
         no_system_llama=no_system_llama(),
+        prompt_df=pd.DataFrame({"prompt": ["Who had the ball?", "What colour?"] * 4}),
+        broken_reward=broken_reward,
         short_gpt=llmnb.pretrain(corpus_chars=20_000, max_steps=1, block_size=32, vocab_size=300, prompts=(), quiet=True),
         tmp=str(tmp),
     )
@@ -115,6 +125,10 @@ def no_system_llama():
         "{% if add_generation_prompt %}assistant:{% endif %}"
     )
     return loaded
+
+
+def broken_reward(completions, **columns):
+    return [1 / 0 for _ in completions]
 
 
 def snapshot(ns):

@@ -52,7 +52,7 @@ def exact_match(completions, **columns) -> list[float]:
     return [float(normalise(c) == normalise(a)) for c, a in zip(completions, answers)]
 
 
-def contains_answer(completions, **columns) -> list[float]:
+def contains(completions, **columns) -> list[float]:
     """1.0 where the row's `answer` appears in the completion (case ignored)."""
     answers = _needs_answer("contains", columns)
     return [float(normalise(a) in str(c).lower()) for c, a in zip(completions, answers)]
@@ -61,6 +61,9 @@ def contains_answer(completions, **columns) -> list[float]:
 def _named(function: Callable, name: str) -> Callable:
     function.__name__ = function.__qualname__ = name
     return function
+
+
+exact_match.needs_columns = contains.needs_columns = ("answer",)  # checked against the data before training
 
 
 def contains_word(word: str) -> Callable:
@@ -89,7 +92,7 @@ def built_in(spec: str) -> Callable:
     if name == "exact_match" and not argument:
         return exact_match
     if name == "contains":
-        return contains_word(argument) if argument else _named(contains_answer, "contains")
+        return contains_word(argument) if argument else contains
     if name == "regex" and argument:
         return matches(argument)
     if name == "length" and argument:
@@ -104,6 +107,14 @@ def built_in(spec: str) -> Callable:
         f"reward={spec!r} is not a built-in reward; choose one of {', '.join(BUILT_IN)}, or pass a function "
         "reward(completions, **columns) -> list of numbers."
     )
+
+
+def check_columns(rewards, columns, what: str) -> None:
+    """A built-in reward that reads a column (exact_match: answer) names it before any model loads."""
+    for name, function in rewards:
+        for needed in getattr(function, "needs_columns", ()):
+            if needed not in columns:
+                _needs_answer(name, {c: None for c in columns})
 
 
 def reward_name(function) -> str:

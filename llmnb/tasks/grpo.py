@@ -36,7 +36,7 @@ from llmnb.errors import ConfigError, DataError
 from llmnb.instruct import chat
 from llmnb.instruct.policy_loss import LOSS_TYPES, group_advantages, policy_loss
 from llmnb.instruct.prompts import PromptsEncoded, encode_prompts, prompt_form, read_prompts
-from llmnb.instruct.rewards import check_weights, resolve_rewards, score
+from llmnb.instruct.rewards import check_columns, check_weights, resolve_rewards, score
 from llmnb.instruct.sampling import completion_logps, dropout_off, greedy_completions, left_padded, sample_completions
 from llmnb.tasks.sft import SFT
 
@@ -188,6 +188,7 @@ class GRPO(SFT):
             eval_examples = []
         if not examples:
             raise DataError("The training data has no prompts.")
+        check_columns(self.rewards, examples[0][1]["columns"], "training data")
         if eval_examples and all("answer" in e[1]["columns"] for e in eval_examples) and not config.metric \
                 and self.options.eval_reward is None:
             self.headline = "exact_match"  # the task itself, measured apart from the reward that trains it
