@@ -98,6 +98,7 @@ class Generation:
     advantages: object
     old_logps: object = None
     ref_logps: object = None
+    stats: dict = None  # its rewards, lengths...: logged at every step that trains on it
 
 
 class RewardStats(Callback):
@@ -280,6 +281,8 @@ class GRPO(SFT):
             self._cache = {k: v for k, v in self._cache.items() if k[0] == key[0]} if o.num_iterations > 1 else {}
             if o.num_iterations > 1:
                 self._cache[key] = generation
+        for name, value in generation.stats.items():
+            self._add(name, value)
         c = generation.completions
         logps = completion_logps(model, c, o.temperature)
         old = generation.old_logps if generation.old_logps is not None else logps.detach()
@@ -307,17 +310,14 @@ class GRPO(SFT):
         rewards = torch.tensor(total, dtype=torch.float32)
         advantages = group_advantages(rewards, o.num_generations, o.scale_rewards)
         grouped = rewards.view(-1, o.num_generations)
-        self._add("reward_mean", float(rewards.mean()))
-        self._add("reward_std", float(rewards.std()) if len(rewards) > 1 else 0.0)
-        for name, values in per_function.items():
-            self._add(f"reward/{name}", float(values.mean()))
-        self._add("zero_std_share", float(((grouped.max(1).values - grouped.min(1).values) < 1e-9).float().mean()))
         lengths = c.completion_mask.sum(1).float()
-        self._add("completion_length", float(lengths.mean()))
-        self._add("truncated_share", float(c.truncated.float().mean()))
+        stats = {"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+                 **{f"reward/{name}": float(values.mean()) for name, values in per_function.items()},
+                 "zero_std_share": float(((grouped.max(1).values - grouped.min(1).values) < 1e-9).float().mean()),
+                 "completion_length": float(lengths.mean()), "truncated_share": float(c.truncated.float().mean())}
         self._count("generated_tokens", float(lengths.sum()))
         self._count("generation_seconds", seconds)
-        generation = Generation(c, advantages)
+        generation = Generation(c, advantages, stats=stats)
         with torch.no_grad():
             if o.num_iterations > 1:
                 generation.old_logps = completion_logps(model, c, o.temperature)

@@ -316,3 +316,30 @@ def test_the_magic_takes_a_notebook_function_as_reward_and_bad_input_is_a_usage_
     assert {"reward/<lambda>", "reward/length:1"} <= set(tuned.history.columns)
     with pytest.raises(UsageError, match="not a built-in reward"):
         shell.run_line_magic("finetune", "sft questions --task grpo --reward likes_red --max-steps 2 --quiet")
+
+
+def test_tensorboard_gets_the_reward_columns(sft_model, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard not installed: pip install -e '.[test]'")
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    ft = llmnb.finetune(sft_model, prompts_frame(colour_sft_data()[:40]), task="grpo", reward="contains:blue", max_steps=2,
+                        batch_size=4, num_generations=4, max_new_tokens=6, log_every=1, report_to="tensorboard",
+                        out=str(tmp_path / "run"), quiet=True, probe=False)
+    events = [p.parent for p in (tmp_path / "run").rglob("events.out.tfevents*")]
+    acc = ea.EventAccumulator(str(events[0]), size_guidance={ea.SCALARS: 0})
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/reward_mean", "train/zero_std_share", "train/completion_length", "eval/reward"} <= tags, tags
+    assert [e.value for e in acc.Scalars("train/reward_mean")] == pytest.approx(ft.history.reward_mean.dropna().tolist())
+
+
+def test_num_iterations_reuses_each_batch_of_completions_with_clipping(sft_model):
+    ft = llmnb.finetune(sft_model, prompts_frame(colour_sft_data()[:16]), task="grpo", reward="contains:blue", num_iterations=2,
+                        lr=2e-2, max_steps=4, batch_size=8, num_generations=4, max_new_tokens=6, log_every=1,
+                        eval_fraction=0, save_checkpoints=False, quiet=True, probe=False)
+    rows = ft.history.dropna(subset=["reward_mean"])
+    assert len(rows) == 4 and ft.state.max_steps == 4
+    # Steps 1-2 train on one batch of completions, steps 3-4 on the next: the same rewards twice.
+    assert rows.reward_mean.iloc[0] == rows.reward_mean.iloc[1] and rows.reward_mean.iloc[2] == rows.reward_mean.iloc[3]
+    assert rows.clip_ratio.iloc[0] == 0.0  # the first pass: the policy is the one that sampled
+    assert rows.clip_ratio.iloc[1] > 0.0  # the second, after a large step: the clip bites
