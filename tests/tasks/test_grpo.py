@@ -343,3 +343,22 @@ def test_num_iterations_reuses_each_batch_of_completions_with_clipping(sft_model
     assert rows.reward_mean.iloc[0] == rows.reward_mean.iloc[1] and rows.reward_mean.iloc[2] == rows.reward_mean.iloc[3]
     assert rows.clip_ratio.iloc[0] == 0.0  # the first pass: the policy is the one that sampled
     assert rows.clip_ratio.iloc[1] > 0.0  # the second, after a large step: the clip bites
+
+
+def test_out_of_memory_in_generation_halves_the_prompts_of_a_micro_batch(sft_model, monkeypatch):
+    import llmnb.tasks.grpo as grpo
+
+    real, sizes = grpo.sample_completions, []
+
+    def tight_memory(model, tokenizer, ids, mask, *args, **kwargs):
+        sizes.append(len(ids))
+        if len(ids) > 4:  # more than 4 prompts at once does not fit
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, tokenizer, ids, mask, *args, **kwargs)
+
+    monkeypatch.setattr(grpo, "sample_completions", tight_memory)
+    ft = llmnb.finetune(sft_model, prompts_frame(colour_sft_data()[:16]), task="grpo", reward="contains:blue", max_steps=2,
+                        batch_size=8, num_generations=4, max_new_tokens=6, eval_fraction=0, save_checkpoints=False,
+                        quiet=True, probe=False)
+    assert ft.status == "finished" and any("out of memory" in note for note in ft.state.notes)
+    assert sizes[:3] == [8, 4, 4]  # the step retried with two micro-batches of 4 prompts
