@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -38,3 +39,29 @@ def forward_all(model, enc: Encoded, batch_size: int, pad_id: int, float_targets
                 logits_by_row[r] = logits
     logits = torch.stack([logits_by_row[i] for i in range(len(enc))])
     return logits, loss_total / max(1, len(enc))
+
+
+class UnknownTextWarning(UserWarning):
+    """Most of a text's tokens are the tokenizer's unknown token: the model cannot read it."""
+
+
+UNKNOWN_SHARE = 0.3  # a text with more [UNK] tokens than this share gets a warning
+
+
+def warn_unknown_tokens(tokenizer, enc: Encoded, texts) -> None:
+    """Say so when the model cannot read a text: MiniLM's English vocabulary has no 预, 训 or 练,
+    so "预训练模型" becomes [UNK] [UNK] ... and its prediction is noise (chapters 0 and 1)."""
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    if unknown is None:
+        return
+    special = set(getattr(tokenizer, "all_special_ids", [])) - {unknown}
+    for i, text in enumerate(texts):
+        ids = [t for t in enc.input_ids[i].tolist() if t not in special]
+        if ids and sum(t == unknown for t in ids) / len(ids) > UNKNOWN_SHARE:
+            count = sum(t == unknown for t in ids)
+            warnings.warn(
+                f"{count} of the {len(ids)} tokens of {str(text)[:40]!r} are {tokenizer.unk_token}: this model's vocabulary "
+                "does not have those characters, so it cannot read them and its prediction says nothing. For Chinese "
+                "text use a model that reads it (online: bert-base-chinese, hfl/chinese-macbert-base, or the multilingual "
+                "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2).", UnknownTextWarning, stacklevel=4)
+            return

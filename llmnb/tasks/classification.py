@@ -104,9 +104,10 @@ class Classification(Task):
     def predict(self, result, texts: list[str], batch_size: int, return_scores: bool, **options):
         import torch
 
-        from llmnb.finetuning.inference import forward_all
+        from llmnb.finetuning.inference import forward_all, warn_unknown_tokens
 
         enc = encode(result.tokenizer, texts, [0] * len(texts), result.config.max_length)
+        warn_unknown_tokens(result.tokenizer, enc, texts)
         logits, _ = forward_all(result.model, enc, batch_size, pad_id(result.tokenizer), self.float_targets)
         values = result.labels.decode(self.outputs_to_predictions(logits))
         if not return_scores:
