@@ -14,7 +14,7 @@ def assert_exercises_correct(nb, *ids):
     """The chapter's "your turn" exercises are exactly `ids`, and with their solutions in place each
     check printed "✓ Correct" (so each check accepts a right answer)."""
     found = [m[1] for cell in nb.cells if cell.cell_type == "markdown"
-             for m in [re.match(r"### Your turn \(([\d.e]+)\)", cell.source)] if m]
+             for m in [re.match(r"### Your turn \((\d+[a-z]?\.e\d+)\)", cell.source)] if m]
     assert found == list(ids), (found, ids)
     text = printed(nb)
     missing = [i for i in ids if f"[{i}] ✓ Correct" not in text]
