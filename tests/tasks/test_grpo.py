@@ -291,6 +291,11 @@ def test_the_record_card_and_comparison_carry_the_rewards(sft_model, tmp_path):
     loaded = llmnb.load_run(tmp_path / "run")
     assert loaded.history.reward_mean.dropna().tolist() == pytest.approx(ft.history.reward_mean.dropna().tolist())
     assert loaded.generate(colour_sft_data()[0]["prompt"], max_new_tokens=6) == ft.generate(colour_sft_data()[0]["prompt"], max_new_tokens=6)
+    from llmnb.tools.export import ExportError
+
+    with pytest.raises(ExportError, match="this run's task is 'grpo', which the script cannot train yet. Nothing was written"):
+        llmnb.export_script(ft, tmp_path / "job" / "train.py", data=prompts_frame(colour_sft_data()[:40]))
+    assert not (tmp_path / "job").exists()
     table = llmnb.compare(ft, loaded).table
     assert table["final training reward"].tolist() == pytest.approx([ft.history.reward_mean.dropna().iloc[-1]] * 2)
 
