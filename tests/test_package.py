@@ -137,7 +137,7 @@ def internal_uses(source: str) -> list[str]:
 def test_the_public_api_check_catches_internal_names():
     assert internal_uses("import llmnb\nllmnb.core.engine.make_optimizer") == ["llmnb.core"]
     assert internal_uses("from llmnb.core.models import resolve_device") == ["from llmnb.core.models import ..."]
-    assert internal_uses("from llmnb import finetune, datasets\nfrom llmnb.datasets.synthetic import QUESTIONS") == []
+    assert internal_uses("from llmnb import finetune, datasets\nfrom llmnb.datasets.synthetic import ASPECTS") == []
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "tutorials").glob("*.ipynb")), ids=lambda p: p.stem)
@@ -172,19 +172,16 @@ def test_public_names_resolve_and_say_which_chapter_teaches_them():
 def test_mistakes_anywhere_in_the_package_are_llmnb_errors_that_name_the_culprit():
     # Each of these raised a bare ValueError before; a notebook shows an LlmnbError as one line.
     from llmnb.check import check
-    from llmnb.course.extraction import candidates
     from llmnb.datasets.benchmarks import load_benchmark
-    from llmnb.datasets.synthetic import booking_requests, rated_reviews
+    from llmnb.datasets.synthetic import rated_reviews
     from llmnb.datasets.tense import build_pairs
     from llmnb.display import make_display
 
     mistakes = [
         (lambda: rated_reviews(split="dev"), "split='dev'"),
-        (lambda: booking_requests(split="dev"), "split='dev'"),
         (lambda: load_benchmark("glue", "sst2", split="dev", offline=True), "split='dev'"),
         (lambda: build_pairs(0), "n=0"),
         (lambda: llmnb.measure(interval=0), "interval=0"),
-        (lambda: candidates("on Monday", "colour"), "field='colour'"),
         (lambda: check("0.99", 1), "No exercise '0.99'"),
         (lambda: make_display("fancy"), "'fancy'"),
     ]

@@ -1,1 +1,1 @@
-"""Helpers that exist for a chapter's lesson (augmentation, extraction); each names its chapter."""
+"""Helpers that exist for a chapter's lesson (augmentation); each names its chapter."""

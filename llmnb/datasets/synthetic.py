@@ -1,29 +1,11 @@
-"""Two small labelled data sets that llmnb generates on the spot, for tutorials/06_applications.ipynb.
+"""A small labelled data set that llmnb generates on the spot, for tutorials/06_applications.ipynb.
 
-    from llmnb.datasets.synthetic import booking_requests, rated_reviews
-    bookings = booking_requests(64, split="train")   # messages + the name, day, time and party size in them
+    from llmnb.datasets.synthetic import rated_reviews
     ratings = rated_reviews(240, split="train")       # restaurant reviews + a 1-5 star rating
 
-Both are labelled by construction: the generator chooses the answer first and then writes the
-text around it, so every label is right by definition. Same `n`, `split` and `seed` give the
+Labelled by construction: the generator chooses the answer first and then writes the text
+around it, so every label is right by definition. Same `n`, `split` and `seed` give the
 same rows on every machine (only `random.Random` with an integer seed is used).
-
-Data card: `booking_requests`
------------------------------
-* **What it is.** Short messages asking a restaurant for a table (one to three sentences), with
-  four columns holding what a booking system needs from each: `name` (the surname the table is
-  booked under), `day` (a weekday), `time` (e.g. ``7:30pm`` or ``19:30``) and `people` (the party
-  size, digits). Every answer appears in the message exactly as written in its column.
-* **Distractors, on purpose.** About half the messages also mention a second value of the same
-  kind that is *not* the answer: a day that does not suit ("We can't do Tuesday"), an old time
-  ("move us from 6pm to 8pm"), last visit's party size, or a colleague's name. "Take the first
-  weekday you see" is then wrong, so an extractor has to read the sentence.
-* **Splits.** `train` and `test` use different sentence templates and different surnames, so
-  the test set measures whether a model learned to read booking requests, not the templates.
-* **Made by.** The llmnb developers wrote the templates and word lists by hand; nothing was
-  copied from any data set. All names are common surnames; every person is fictional.
-* **Limits.** Templated English, a few dozen phrasings, one-word answers only, no misspellings.
-  For teaching extraction; not a benchmark.
 
 Data card: `rated_reviews`
 --------------------------
@@ -45,77 +27,6 @@ from __future__ import annotations
 import random
 
 from llmnb.errors import DataError
-
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-TIMES = ["6pm", "6:30pm", "7pm", "7:30pm", "8pm", "8:30pm", "9pm", "12:30", "13:00", "18:30", "19:00", "19:30", "20:00", "1pm"]
-SURNAMES = {
-    "train": ["Patel", "Garcia", "Novak", "Okafor", "Murphy", "Chen", "Haddad", "Rossi", "Kowalski", "Silva",
-              "Tanaka", "Dubois", "Jensen", "Byrne", "Costa", "Fischer", "Petrov", "Quinn", "Reyes", "Walsh"],
-    "test": ["Yilmaz", "Abebe", "Bianchi", "Evans", "Hughes", "Ivanova", "Moreau", "Lindqvist", "Nakamura", "Schmidt",
-             "Doyle", "Ferreira"],
-}
-FIELDS = ("name", "day", "time", "people")
-# What each field asks, as a learner would put it (the extractor is trained with these words).
-QUESTIONS = {"name": "Under what name?", "day": "Which day?", "time": "What time?", "people": "How many people?"}
-
-# {name} {day} {time} {people} are the answers; {other_*} are distractors of the same kind.
-BOOKING_TEMPLATES = {
-    "train": [
-        "Hi, could I book a table for {people} on {day} at {time}? The name is {name}.",
-        "Table for {people} please, {day} at {time}, under {name}.",
-        "Hello, this is {name}. Is there space for {people} of us at {time} on {day}?",
-        "Booking for {name}: {people} guests, {day}, arriving around {time}.",
-        "{name} here. {people} people, {day} at {time} if possible.",
-        "We can't make {other_day} any more, so could we come on {day} instead? {people} people at {time}. Thanks, {name}",
-        "Last time we were {other_people}, but this {day} it will be {people} of us at {time}. Name: {name}.",
-        "Could you move our booking from {other_time} to {time} on {day}? Still {people} people, name of {name}.",
-        "My colleague {other_name} has a table on {other_day}. I need my own for {people} on {day} at {time}, under {name}.",
-        "Is {time} on {day} free? We would be {people}. It's {name}, by the way.",
-        "We usually come at {other_time}, but on {day} we'd like {time} please, a table for {people}. {name}",
-        "Please reserve {people} seats for {day} evening at {time}. Surname {name}.",
-        "{other_day} won't work for us after all. {day} at {time} for {people}? {name}",
-        "{other_name} from my office suggested you. Table for {people}, {day}, {time}, for {name} please.",
-        "There will be {people} of us, not {other_people} as I said before. {day}, {time}, {name}.",
-    ],
-    "test": [
-        "Good evening, I'd like to reserve for {people} people this {day} at {time}, surname {name}.",
-        "Not {other_day} but {day}, please: {people} of us, {time}. {name}",
-        "Any chance of a table at {time} on {day}? There are {people} of us. Many thanks, {name}",
-        "Please change our {other_time} slot to {time} on {day}, party of {people}, booked as {name}.",
-        "We were {other_people} at your place last month. This time: {people} people, {day}, {time}. Reservation name {name}.",
-        "{name}, {people} adults, {day} around {time}.",
-        "{other_name} gave me your number. I'm {name} and need a table for {people} on {day} at {time}.",
-        "Would {day} at {time} work for {people}? Put it under {name}, thank you.",
-        "{other_day} is fully booked, I know, so {day} then, {time}, for {people}. Name is {name}.",
-        "Dinner for {people} on {day}. Not at {other_time}, we can only come at {time}. {name}",
-    ],
-}
-
-
-def booking_requests(n: int = 64, split: str = "train", seed: int = 0):
-    """`n` booking messages with their answers: a DataFrame with columns text, name, day, time, people.
-
-    split: "train" or "test" (different templates and surnames; see the data card above).
-    Used by tutorials/06_applications.ipynb (extraction framed as classification).
-    """
-    import pandas as pd
-
-    if split not in BOOKING_TEMPLATES:
-        raise DataError(f"split={split!r} is not known; choose 'train' or 'test'.")
-    rng = random.Random(f"bookings-{split}-{seed}")
-    templates, names = BOOKING_TEMPLATES[split], SURNAMES[split]
-    rows = []
-    for i in range(n):
-        template = templates[i % len(templates)] if i < len(templates) else rng.choice(templates)
-        day, other_day = rng.sample(WEEKDAYS, 2)
-        time, other_time = rng.sample(TIMES, 2)
-        people, other_people = (str(p) for p in rng.sample(range(2, 13), 2))
-        name, other_name = rng.sample(names, 2)
-        text = template.format(name=name, day=day, time=time, people=people, other_day=other_day,
-                               other_time=other_time, other_people=other_people, other_name=other_name)
-        rows.append({"text": text, "name": name, "day": day, "time": time, "people": people})
-    return pd.DataFrame(rows)
-
 
 # aspect -> polarity -> phrasings
 ASPECTS = {

@@ -4,7 +4,9 @@
     text = chat_reply(model, tokenizer, messages, stream=True)             # printed as it comes
 
 Both render the conversation with the chat template and its generation prompt, and stop at the
-end-of-text token (the one instruction tuning taught the model to write).
+end-of-text token (the one instruction tuning taught the model to write). Both return only the
+answer, without the prompt and stripped of surrounding spaces: the convention of every generate
+in llmnb (`llmnb.generate` returns the continuation only, too).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def _encode_prompts(tokenizer, conversations, room: int | None):
 
 
 def generate_answers(model, tokenizer, conversations, max_new_tokens: int = 32, batch_size: int = 32) -> list[str]:
-    """Greedy answers to each conversation (a list of messages ending with a user turn)."""
+    """Greedy answers to each conversation (a list of messages ending with a user turn), without the prompts."""
     import torch
 
     limit = context_limit(model)

@@ -25,8 +25,9 @@ class ChatResult(FineTuneResult):
 
     def generate(self, prompt, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
                  stream: bool = False) -> str:
-        """The model's answer to `prompt` (text, or a list of messages), in the chat template;
-        stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus)."""
+        """The model's answer to `prompt` (text, or a list of messages), in the chat template: only the
+        new text, without the prompt, as every generate in llmnb; stripped of surrounding spaces.
+        Stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus)."""
         from llmnb.instruct.generation import chat_reply
 
         messages = as_messages(prompt, "user")

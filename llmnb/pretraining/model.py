@@ -1,7 +1,7 @@
 """The GPT itself: built from a config with random weights, sampled from, and scored on held-out text.
 
     model = build_model(tokenizer, config)           # GPT-2 architecture, seeded
-    generate(model, tokenizer, "Once upon a time")   # prompt + sampled continuation
+    generate(model, tokenizer, "Once upon a time")   # the sampled continuation (without the prompt)
     evaluate_blocks(model, blocks, 32)               # {"eval_loss", "eval_perplexity"}
 
 Perplexity is exp(mean validation loss per token): "as unsure as a choice among that many
@@ -69,7 +69,11 @@ def evaluate_blocks(model, blocks, batch_size: int) -> dict[str, float]:
 
 
 def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, temperature: float = 0.8, seed: int = 0, top_k: int | None = None, context: int | None = None) -> str:
-    """Sample a continuation of `prompt` token by token; returns prompt + continuation.
+    """Sample a continuation of `prompt` token by token; returns only the new text, without the prompt.
+
+    Every generate in llmnb returns only what the model wrote (`ChatResult.generate`, the sft task's
+    answers too); print `prompt + generate(...)` to read the whole. The continuation keeps its
+    leading space, so the sum reads as the model saw it. Stops early at the end-of-text token.
 
     Taught in chapter 3 (tutorials/03_algorithm.ipynb) and chapter 6 (tutorials/06_applications.ipynb).
     """
@@ -103,7 +107,7 @@ def generate(model, tokenizer, prompt: str = "", max_new_tokens: int = 40, tempe
                 if token == eos:
                     break
                 new.append(token)
-    return prompt + tokenizer.decode(new, skip_special_tokens=True)
+    return tokenizer.decode(new, skip_special_tokens=True)
 
 
 def perplexity(model, tokenizer, texts, max_length: int = 64, batch_size: int = 32) -> float:

@@ -1,7 +1,7 @@
 """`PretrainResult`: what `pretrain` returns and `%pretrain` binds to `gpt`.
 
-    gpt.samples_before, gpt.samples_after      what the model wrote before and after training
-    gpt.generate("Once upon a time")           a new sample
+    gpt.samples_before, gpt.samples_after      prompt -> prompt + what the model wrote, before and after training
+    gpt.generate("Once upon a time")           a new sample: the continuation, without the prompt
     gpt.start_perplexity, gpt.final_perplexity
     gpt.save("my-gpt")                         safetensors + tokenizer: AutoModelForCausalLM loads it
 """
@@ -49,7 +49,8 @@ class PretrainResult(TrainResult):
         return self.metrics.get("eval_perplexity")
 
     def generate(self, prompt: str = "", max_new_tokens: int = 40, temperature: float = 0.8, seed: int = 0, top_k: int | None = None) -> str:
-        """The prompt followed by up to `max_new_tokens` sampled tokens (stops at end of text).
+        """Up to `max_new_tokens` sampled tokens after `prompt`, without the prompt (stops at end of
+        text), as every generate in llmnb; `prompt + gpt.generate(prompt)` reads the whole.
 
         temperature 0 picks the likeliest token each time; higher is more varied. The same
         seed gives the same text. An empty prompt starts a new document. The context is the

@@ -4,7 +4,7 @@
     gpt = llmnb.pretrain("my_book.txt", width=256, max_steps=2000)
     gpt = llmnb.pretrain(list_of_texts, config=llmnb.PretrainConfig(layers=4))
     gpt.samples_before          # what the untrained model wrote (random tokens)
-    gpt.generate("Once upon a time")
+    gpt.generate("Once upon a time")   # the continuation, without the prompt
     gpt.start_perplexity, gpt.final_perplexity
     gpt.save("my-gpt")          # safetensors + tokenizer: AutoModelForCausalLM / AutoTokenizer load it
 
@@ -174,6 +174,7 @@ class PretrainJob(Job):
         return result
 
     def _samples(self) -> dict[str, str]:
+        """prompt -> the prompt and its sampled continuation: whole texts, for reading side by side."""
         # Seed i for prompt i: the same seed for all would make every sample start alike.
         c = self.config
-        return {p: generate(self.model, self.tokenizer, p, 40, 0.8, i, None, c.block_size) for i, p in enumerate(c.prompts)}
+        return {p: p + generate(self.model, self.tokenizer, p, 40, 0.8, i, None, c.block_size) for i, p in enumerate(c.prompts)}

@@ -152,10 +152,14 @@ def test_callbacks_see_evaluations_with_perplexity(run):
     assert perplexities[-1] < perplexities[0] / 2
 
 
-def test_generate_continues_the_prompt(run):
+def test_generate_returns_only_the_continuation(run):
+    from llmnb import generate
+
     gpt, _, _ = run
     text = gpt.generate("Once upon a time", max_new_tokens=20)
-    assert isinstance(text, str) and text.startswith("Once upon a time") and len(text) > len("Once upon a time")
+    assert isinstance(text, str) and text and not text.startswith("Once upon a time")  # the new text only
+    # the function behind it, with the model's context, writes the same
+    assert generate(gpt.model, gpt.tokenizer, "Once upon a time", 20, context=gpt.config.block_size) == text
     assert gpt.generate("Once upon a time", max_new_tokens=20) == text  # same seed, same text
     assert gpt.generate("Once upon a time", max_new_tokens=20, temperature=0) == gpt.generate(
         "Once upon a time", max_new_tokens=20, temperature=0, seed=5
