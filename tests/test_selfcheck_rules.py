@@ -150,3 +150,15 @@ def test_static_rules_are_ratchets(monkeypatch):
     problems = rules.check_static({"97": rules.registered(GOOD)})
     assert sorted(problems) == sorted(f"97 keeps the {r!r} rule{' when counted in' if r == 'letters' else ''}: "
                                       f"take it off ALLOWED[{r!r}]" for r in ("predict", "hints", "letters"))
+
+
+def test_the_letter_ratchet_asks_only_for_what_can_come_off_together(monkeypatch):
+    """Each of two all-"b" chapters could be counted in alone, but not both: only the first must come off."""
+    spread = notebook(*(f'register(Exercise("95.{n}", "q", choice("abcd", {hidden(c)}), ("n", "i"), "predict"))'
+                        for n, c in enumerate("acd", start=1)))
+    leaning = lambda chapter: notebook(*(f'register(Exercise("{chapter}.{n}", "q", choice("ab", {hidden("b")}), ("n", "i")))'
+                                         for n in (1, 2)))
+    chapters = {c: rules.registered(nb) for c, nb in (("95", spread), ("93", leaning("93")), ("94", leaning("94")))}
+    monkeypatch.setitem(rules.ALLOWED, "letters", {"93": "", "94": ""})
+    problems = [p for p in rules.check_static(chapters) if "letters" in p]
+    assert problems == ["93 keeps the 'letters' rule when counted in: take it off ALLOWED['letters']"]
