@@ -5,10 +5,14 @@
     progress("00")           # table of this chapter's exercises and how you did
 
 A wrong answer, or an answer of the wrong type, never raises: it prints a hint. The expected
-answer is never printed: not in messages, not in reprs, not in error text. In the built-in
-catalogue (`EXERCISES`) expected values are computed from the data at check time, or kept as a
-sha256 fingerprint (`Hidden`) or in base64. That is NOT secure (anyone can read this
-file or brute-force a two-letter choice); it only keeps the answer off the learner's screen.
+answer is never printed: not in messages, not in reprs, not in error text. The tutorials register
+their exercises with expected values computed from the notebook's objects at check time, or kept
+as a sha256 fingerprint (`Hidden`). That is NOT secure (anyone can read the notebook or
+brute-force a two-letter choice); it only keeps the answer off the learner's screen.
+
+A self-check makes the learner think: it asks what they must predict or compute (`kind=`), never
+a value printed above it, and its hints come in tiers, a nudge and then the idea, none of them the
+answer (docs/teaching.md, "Writing self-checks"; tests/selfcheck_rules.py holds the rules).
 
 Output goes to stdout (small HTML inside a Jupyter kernel), never to stderr, so nbgrader does not
 zero the cell. With LLMNB_QUIET=1 results are plain text on stdout. Nothing here imports torch.
@@ -22,7 +26,6 @@ keys (`key_of`, computed from the instructor's notebook) in its own process (`ju
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import html
@@ -45,23 +48,47 @@ class Hidden:
     sha256: str = field(repr=False)
 
 
+KINDS = ("predict", "compute")  # Exercise.kind: questions that make the learner think, not look up
+
+
 @dataclass(repr=False)
 class Exercise:
     """One self-check: an `id` like "04.1", the question, a checker (answer -> bool, from
     `number`, `choice`, `items`, `text` or `predicate`) and a hint shown when the answer is not
-    right. Used by the closing exercises of every tutorial, from tutorials/00_quickstart.ipynb."""
+    right. Used by the closing exercises of every tutorial, from tutorials/00_quickstart.ipynb.
+
+    `hint` is one string or tiers of them, e.g. `("a nudge", "the idea")`: the first wrong answer
+    shows the first tier, each further one adds the next. No tier gives the answer away.
+    `kind` marks what the question asks of the learner: "predict" (say what a cell, a model or a
+    change will do before running it) or "compute" (work a number out from what the notebook
+    showed, when it is not printed itself); None for anything else. The course asks for at least
+    two of them per chapter (tests/selfcheck_rules.py counts them)."""
 
     id: str
     question: str
     checker: Callable[[Any], bool]
-    hint: str
+    hint: str | tuple[str, ...]
+    kind: str | None = None
+
+    def __post_init__(self):
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"Exercise {self.id!r}: kind must be one of {KINDS} or None, not {self.kind!r}")
+        tiers = (self.hint,) if isinstance(self.hint, str) else tuple(self.hint)
+        if not tiers or not all(isinstance(t, str) and t.strip() for t in tiers):
+            raise ValueError(f"Exercise {self.id!r}: hint must be a string or a tuple of non-empty strings")
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """The hint's tiers, first the nudge: one string for an exercise with a single hint."""
+        return (self.hint,) if isinstance(self.hint, str) else tuple(self.hint)
 
     def __repr__(self):  # the question only: never the checker, which holds the answer
         return f"Exercise({self.id!r}, {self.question!r})"
 
 
-EXERCISES: dict[str, Exercise] = {}  # the catalogue, id -> Exercise: built-ins and registered ones
+EXERCISES: dict[str, Exercise] = {}  # the catalogue, id -> Exercise, as the notebooks register them
 _results: dict[str, bool] = {}       # id -> answered right at least once in this session
+_misses: dict[str, int] = {}         # id -> wrong answers so far in this session (how many hint tiers to show)
 
 
 def _norm(value) -> str:
@@ -197,8 +224,9 @@ def number(expected, rel: float = 1e-6, tol: float = 0.0, form: str = "a number"
 
 def choice(options, expected):
     """One of `options` ({"a": "positive", ...} or "abcd"): the letter ("b", "(b)", "B.") or the
-    option's text. `expected`: the letter or `Hidden(fingerprint(letter))`.
-    Used in tutorials/00_quickstart.ipynb (00.2)."""
+    option's text. `expected`: the letter, `Hidden(fingerprint(letter))`, or a function computing
+    the letter at check time, e.g. from the learner's own model. Used in
+    tutorials/00_quickstart.ipynb (00.2, 00.4)."""
     labels = {_norm(k): _norm(v) for k, v in (options.items() if isinstance(options, dict) else zip(options, options))}
     return _Choice(labels, expected)
 
@@ -278,6 +306,7 @@ def register(exercise: Exercise) -> Exercise:
         raise TypeError(f"register() takes an Exercise, got {type(exercise).__name__}")
     EXERCISES[exercise.id] = exercise
     _results.pop(exercise.id, None)  # a changed exercise starts untried
+    _misses.pop(exercise.id, None)
     return exercise
 
 
@@ -326,7 +355,13 @@ def check(exercise_id: str, answer) -> bool:
     if ok:
         _show(f"[{exercise.id}] ✓ Correct", f'<div style="color:#1a7f37">[{exercise.id}] ✓ Correct</div>')
     else:
-        plain = f"[{exercise.id}] ✗ Not yet — {problem + '; ' if problem else ''}hint: {exercise.hint}"
+        _misses[exercise.id] = _misses.get(exercise.id, 0) + 1
+        tiers = exercise.hints
+        shown = tiers[:_misses[exercise.id]]
+        hint = shown[0] if len(tiers) == 1 else " ".join(
+            f"(hint {n} of {len(tiers)}) {t}" for n, t in enumerate(shown, start=1))
+        more = " Answer again for the next hint." if len(shown) < len(tiers) else ""
+        plain = f"[{exercise.id}] ✗ Not yet — {problem + '; ' if problem else ''}hint: {hint}{more}"
         _show(plain, f'<div style="color:#b35900">{html.escape(plain)}</div>')
     return ok
 
@@ -358,29 +393,3 @@ def progress(chapter: str | None = None) -> None:
     cells = "".join(f"<tr><td>{html.escape(i)}</td><td style='text-align:left'>{html.escape(q)}</td><td>{s}</td></tr>"
                     for i, q, s in rows)
     _show(plain, f"<table><tr><th>id</th><th>question</th><th>status</th></tr>{cells}</table><div>{done}</div>")
-
-
-# ---- chapter 0 (tutorials/00_quickstart.ipynb); answers are computed or veiled, never plain
-
-def _positive_share() -> float:
-    from llmnb.datasets import load
-
-    return float((load("reviews")["label"] == "positive").mean())
-
-
-for _exercise in (
-    Exercise("00.1", "How many parameters (in millions, ±0.5) does the bundled MiniLM have?",
-             number(lambda: float(base64.b64decode("MjIuNw==")), tol=0.5, form="a number of millions, e.g. 12.3"),
-             "load it with llmnb.load_model('minilm') and read .summary(), or .num_parameters / 1e6."),
-    Exercise("00.2", "Which label does your model trained on the reviews predict for 'Absolutely loved it'? "
-                     "(a) positive  (b) negative",
-             choice({"a": "positive", "b": "negative"},
-                    Hidden("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")),
-             "section 6 runs ft.predict on it; answer with a letter."),
-    Exercise("00.3", "What share of the 480 training reviews is positive (a fraction between 0 and 1)?",
-             number(_positive_share, tol=0.005, form="a fraction between 0 and 1, e.g. 0.25"),
-             "count the labels of llmnb.datasets.load('reviews'): value_counts(normalize=True) "
-             "gives each label's share as a fraction."),
-):
-    register(_exercise)
-del _exercise

@@ -24,12 +24,26 @@ from llmnb.check import (
 )
 
 
+# A small chapter "00" as a notebook would register it (tutorials/00_quickstart.ipynb registers its own).
+CHAPTER_00 = (
+    ("00.1", "How many parameters (in millions, ±0.5) does the bundled MiniLM have?",
+     lambda: number(22.7, tol=0.5, form="a number of millions, e.g. 12.3"), "read .num_parameters / 1e6."),
+    ("00.2", "Which label does 'Absolutely loved it' get? (a) positive  (b) negative",
+     lambda: choice({"a": "positive", "b": "negative"}, Hidden(fingerprint("a"))), "answer with a letter."),
+    ("00.3", "What share of the reviews is positive (a fraction between 0 and 1)?",
+     lambda: number(0.5, tol=0.005, form="a fraction between 0 and 1, e.g. 0.25"), "count the labels."),
+)
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch):
-    """Each test gets its own copy of the catalogue and of the session's results."""
-    monkeypatch.setattr(chk, "EXERCISES", dict(chk.EXERCISES))
+    """Each test gets its own catalogue (chapter 00 above) and its own session's results."""
+    monkeypatch.setattr(chk, "EXERCISES", {})
     monkeypatch.setattr(chk, "_results", {})
+    monkeypatch.setattr(chk, "_misses", {})
     monkeypatch.delenv("LLMNB_QUIET", raising=False)
+    for exercise_id, question, checker, hint in CHAPTER_00:
+        register(Exercise(exercise_id, question, checker(), hint))
 
 
 @pytest.fixture
@@ -60,7 +74,7 @@ def test_wrong_answer_returns_false_and_prints_hint(capsys, num):
     assert "✗ Not yet" in out and "hint: think of pi, then add a bit" in out
     assert "Correct" not in out
     ok, out = result(capsys, "00.2", "b")
-    assert ok is False and "hint: section 6 runs ft.predict" in out
+    assert ok is False and "hint: answer with a letter." in out
 
 
 def test_expected_answer_is_never_shown(capsys, num, word):
@@ -218,6 +232,8 @@ def test_import_and_check_do_not_import_torch():
     code = (
         "import sys, llmnb.check as c\n"
         "assert 'torch' not in sys.modules, 'import'\n"
+        "c.register(c.Exercise('00.1', 'q', c.number(22.7, tol=0.5), ('nudge', 'idea'), kind='compute'))\n"
+        "c.register(c.Exercise('00.3', 'q', c.number(0.5, tol=0.005), 'h'))\n"
         "c.check('00.3', 0.5); c.check('00.1', 'x'); c.progress()\n"
         "assert 'torch' not in sys.modules, 'check'\n"
     )
@@ -255,3 +271,28 @@ def test_a_grader_judges_plain_values_against_keys_outside_the_kernel(num, word)
     register(Exercise("99.5", "No probe", predicate(lambda f: True), "h"))
     with pytest.raises(chk.NotGradable):
         gradable("99.5", print)
+
+
+def test_hints_come_in_tiers_one_more_with_each_wrong_answer(capsys):
+    register(Exercise("99.5", "q", number(2.0), ("a nudge", "the idea"), kind="compute"))
+    ok, out = result(capsys, "99.5", 1.0)
+    assert not ok and "(hint 1 of 2) a nudge" in out and "the idea" not in out and "next hint" in out
+    ok, out = result(capsys, "99.5", 1.5)
+    assert "(hint 1 of 2) a nudge (hint 2 of 2) the idea" in out and "next hint" not in out
+    ok, out = result(capsys, "99.5", 3.0)  # no third tier: the two stay
+    assert "(hint 2 of 2) the idea" in out
+    register(Exercise("99.5", "q", number(2.0), ("a nudge", "the idea")))  # registered again: back to the nudge
+    ok, out = result(capsys, "99.5", 1.0)
+    assert "the idea" not in out
+    ok, out = result(capsys, "00.1", 1.0)  # a single hint is shown as before
+    assert "hint: read .num_parameters / 1e6." in out and "hint 1" not in out
+
+
+def test_an_exercise_says_whether_it_asks_to_predict_or_compute():
+    assert Exercise("99.6", "q", number(1), "h").kind is None
+    assert Exercise("99.6", "q", number(1), "h", kind="predict").kind == "predict"
+    assert Exercise("99.6", "q", number(1), ("n", "i"), "compute").hints == ("n", "i")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Exercise("99.6", "q", number(1), "h", kind="recall")
+    with pytest.raises(ValueError, match="hint must be"):
+        Exercise("99.6", "q", number(1), ("nudge", ""))

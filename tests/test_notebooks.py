@@ -137,6 +137,7 @@ def notebook_check(stem):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_clean(path, tmp_path):
     from llmnb.classroom.cells import notebook_answers, read_notebook
+    from selfcheck_rules import check_printed
 
     began = time.perf_counter()
     check = notebook_check(path.stem)
@@ -168,5 +169,7 @@ def test_notebook_runs_clean(path, tmp_path):
         f"values not read from the kernel: {failed or values}"
     unkeyed = {k: values[k] for k in keys if values[k].get("kind") not in ("number", "exact", "probe")}
     assert not unkeyed, f"questions the grader could not key (give the predicate a probe): {unkeyed}"
+    # No self-check asks for a value the notebook showed above it (tests/selfcheck_rules.py).
+    check_printed(path.stem, nb, {k[len("key "):]: values[k] for k in keys})
     if check is not None:
         check.check(nb, tmp_path, {k: v for k, v in values.items() if k not in keys})

@@ -51,7 +51,7 @@ def test_values_are_read_after_the_cells_and_after_a_cell_that_raises(tmp_path):
     path = write(tmp_path, "answer_1 = 4\nname = 'ana'", "import math\nroot = math.sqrt(2)", "raise KeyError('stop')",
                  "answer_2 = 9")
     read = {"a1": "answer_1", "a2": "answer_2", "both": "[answer_1, name, round(root, 3)]", "checked": "g.gradable('00.1', 22.7)"}
-    outcome = run_notebook(path, timeout=60, read=read, read_setup="import llmnb.check as g")
+    outcome = run_notebook(path, timeout=60, read=read, read_setup="import llmnb.check as g; g.register(g.Exercise('00.1', 'q', g.number(22.7, tol=0.5), 'h'))")
     assert (outcome.stop, outcome.cell, outcome.error) == ("error", 4, "KeyError: 'stop'")
     assert outcome.values == {"a1": 4, "a2": {"error": "NameError: name 'answer_2' is not defined"},
                               "both": [4, "ana", 1.414], "checked": 22.7}

@@ -1,6 +1,6 @@
 """00_quickstart: the curve image, the finished display, accuracy > 0.7, the saved model, the run folder with
-the final weights once, and the three "your turn" exercises pass with their solutions. Numbers are read
-from the notebook's own objects (VALUES), not from its printed text."""
+the final weights once, the three "your turn" exercises pass with their solutions, and self-check 00.2 follows
+the learner's own model. Numbers are read from the notebook's own objects (VALUES), not from its printed text."""
 from test_notebooks import outputs
 
 from notebook_checks import assert_exercises_correct
@@ -13,6 +13,9 @@ VALUES = {
     "saved": "str(folder)",
     "runs_listed": "llmnb.runs()['name'].tolist()",
     "exercises": "sorted(i for i in llmnb.check.EXERCISES if i.startswith('00.'))",
+    # 00.2 asks what the learner's own model says: the check accepts that letter and not the other.
+    "own_label": "ft.predict([SURPRISE])[0]",
+    "00.2 accepts": "[llmnb.check.EXERCISES['00.2'].checker(x) for x in ('a', 'b', 'positive', 'negative')]",
 }
 TENSOR_FILES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
@@ -41,5 +44,7 @@ def check(nb, workdir, values):
     assert sum(p.stat().st_size for p in files) < 2 * weights, [(p.name, p.stat().st_size) for p in files]
     assert {run.name, saved.name} <= set(v["runs_listed"]), v["runs_listed"]
     assert run.name in html and saved.name in html  # the table the learner sees
-    assert v["exercises"] == ["00.1", "00.2", "00.3", "00.e1", "00.e2", "00.e3"], v["exercises"]
+    assert v["exercises"] == ["00.1", "00.2", "00.3", "00.4", "00.e1", "00.e2", "00.e3"], v["exercises"]
+    accepts = v["00.2 accepts"]
+    assert accepts == ([True, False, True, False] if v["own_label"] == "positive" else [False, True, False, True]), v
     assert_exercises_correct(nb, "00.e1", "00.e2", "00.e3")
