@@ -38,7 +38,8 @@ def check(nb, workdir, values):
     v = values
     all_outputs = outputs(nb)
     text = printed(nb)
-    stderr = [o["text"] for o in all_outputs if o.get("name") == "stderr"]
+    # The only words on stderr: llmnb's note when most groups of the gamed reward carry no signal.
+    stderr = [o["text"] for o in all_outputs if o.get("name") == "stderr" and "of the groups have no signal" not in o["text"]]
     assert not stderr, stderr
 
     # The yardstick: held-out questions of the trained kinds, none of them among the evaluation prompts
@@ -68,6 +69,9 @@ def check(nb, workdir, values):
     # The rivals ran: SFT for about GRPO's wall time, and DPO.
     seconds = v["seconds"]
     assert 0.3 * seconds["grpo"] <= seconds["more_sft"] <= 3 * seconds["grpo"], seconds
+    # What we measured: the same seconds of SFT do better than GRPO here (the reward re-checks the very
+    # reference answer SFT imitates, and one GRPO step costs many SFT steps).
+    assert em["more_sft"] >= em["sft"] + 0.05 and em["more_sft"] > em["grpo"], em
     assert all(0 <= em[k] <= 1 for k in em), em
 
     # Reward hacking: the gameable reward rises, exact match on the evaluation prompts falls.
