@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 CHAPTERS = ["00_quickstart", "01_background", "02_core_concepts", "03_algorithm", "03b_inside_gpt", "04_math", "05_project",
-            "06_applications", "07_tools", "08_trends_challenges", "09_faq", "10_assistant"]
+            "06_applications", "07_tools", "08_trends_challenges", "09_faq", "10_assistant", "11_rewards"]
 
 
 def cells(path):
