@@ -212,6 +212,17 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def hold_out(examples: list, fraction: float, seed: int, noun: str = "examples") -> tuple[list, list]:
+    """(kept, held out): a seeded `fraction` of unlabelled examples (conversations, prompts,
+    questions) set aside for validation; a clear error when too few are left on either side."""
+    if fraction <= 0:
+        return examples, []
+    keep, held = stratified_split([0] * len(examples), fraction, seed)
+    if not keep or not held:
+        raise DataError(f"Only {len(examples)} {noun}: too few to hold some out for validation. Add data or pass eval=...")
+    return [examples[i] for i in keep], [examples[i] for i in held]
+
+
 def stratified_split(labels, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Row indices (train, held_out) with each class split in the same proportion."""
     rng = random.Random(seed)

@@ -173,20 +173,15 @@ class GRPO(SFT):
 
     # ------------------------------------------------------------------ data
     def prepare(self, data, eval, config) -> PreparedData:
-        from llmnb.finetuning.data import stratified_split, to_frame
+        from llmnb.finetuning.data import hold_out, to_frame
 
         self.weights, self.eval_rewards  # noqa: B018  (checked now: a mistake costs seconds, not a model load)
 
         examples = self.read(to_frame(data, "training data"), None, "training data")
         if eval is not None:
             eval_examples = self.read(to_frame(eval, "eval data"), None, "eval data")
-        elif config.eval_fraction > 0:
-            keep, held = stratified_split([0] * len(examples), config.eval_fraction, config.seed)
-            if not keep or not held:
-                raise DataError(f"Only {len(examples)} prompts: too few to hold some out for validation. Add data or pass eval=...")
-            eval_examples, examples = [examples[i] for i in held], [examples[i] for i in keep]
         else:
-            eval_examples = []
+            examples, eval_examples = hold_out(examples, config.eval_fraction, config.seed, "prompts")
         if not examples:
             raise DataError("The training data has no prompts.")
         check_columns(self.rewards, examples[0][1]["columns"], "training data")

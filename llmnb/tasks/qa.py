@@ -76,18 +76,13 @@ class QuestionAnswering(Classification):
 
     # ------------------------------------------------------------------ data
     def prepare(self, data, eval, config) -> PreparedData:
-        from llmnb.finetuning.data import stratified_split
+        from llmnb.finetuning.data import hold_out
 
         examples, answer_column = read_questions(data, "training data")
         if eval is not None:
             eval_examples, _ = read_questions(eval, "eval data")
-        elif config.eval_fraction > 0:
-            keep, held = stratified_split([0] * len(examples), config.eval_fraction, config.seed)
-            if not keep or not held:
-                raise DataError(f"Only {len(examples)} questions: too few to hold some out for validation. Add data or pass eval=...")
-            eval_examples, examples = [examples[i] for i in held], [examples[i] for i in keep]
         else:
-            eval_examples = []
+            examples, eval_examples = hold_out(examples, config.eval_fraction, config.seed, "questions")
 
         def split(rows):
             return [{k: r[k] for k in ("question", "context", "where")} for r in rows], [r["answers"] for r in rows]

@@ -88,20 +88,15 @@ class SFT(CausalLM):
 
     # ------------------------------------------------------------------ data
     def prepare(self, data, eval, config) -> PreparedData:
-        from llmnb.finetuning.data import stratified_split, to_frame
+        from llmnb.finetuning.data import hold_out, to_frame
 
         frame = to_frame(data, "training data")
         form = self.data_form(frame.columns, "training data")
         examples = self.read(frame, form, "training data")
         if eval is not None:
             eval_examples = self.read(to_frame(eval, "eval data"), None, "eval data")
-        elif config.eval_fraction > 0:
-            keep, held = stratified_split([0] * len(examples), config.eval_fraction, config.seed)
-            if not keep or not held:
-                raise DataError(f"Only {len(examples)} examples: too few to hold some out for validation. Add data or pass eval=...")
-            eval_examples, examples = [examples[i] for i in held], [examples[i] for i in keep]
         else:
-            eval_examples = []
+            examples, eval_examples = hold_out(examples, config.eval_fraction, config.seed, "examples")
         return PreparedData([e[0] for e in examples], [e[1] for e in examples],
                             [e[0] for e in eval_examples], [e[1] for e in eval_examples], text_column=form)
 
