@@ -290,3 +290,17 @@ def test_finetune_on_100k_short_rows_adds_little_peak_memory():
         peaks[n] = int(run.stdout.split()[-1])
     added = peaks[100_000] - peaks[1_000]
     assert added <= 150 * 2**20, f"100k rows added {added / 2**20:.0f} MB to the peak"
+
+
+def test_hold_out_sets_a_seeded_share_aside_and_refuses_too_few():
+    import pytest as _pytest
+
+    from llmnb.errors import DataError
+    from llmnb.finetuning.data import hold_out
+
+    kept, held = hold_out(list(range(40)), 0.1, seed=3)
+    assert len(held) == 4 and sorted(kept + held) == list(range(40))
+    assert hold_out(list(range(40)), 0.1, seed=3) == (kept, held)
+    assert hold_out([1, 2, 3], 0.0, seed=0) == ([1, 2, 3], [])
+    with _pytest.raises(DataError, match="Only 1 prompts: too few to hold some out"):
+        hold_out(["only"], 0.5, seed=0, noun="prompts")
