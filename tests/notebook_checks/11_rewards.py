@@ -1,8 +1,8 @@
-"""11_rewards: the probe's no-signal shares are p^G + (1-p)^G prompt by prompt; after GRPO, held-out greedy
-exact match is not below the SFT start (measured on held-out questions no run trained on or chose
-weights by; in the fast profile GRPO gains nothing there, and the notebook says so); the same seconds of
-SFT do better; a reward that can be gamed (length:12) rises while exact match on the evaluation prompts
-falls. Numbers are read from
+"""11_rewards: the probe's no-signal shares are p^G + (1-p)^G prompt by prompt; GRPO on practice questions
+in wordings SFT never saw raises held-out greedy exact match over the SFT start (held-out: other stories,
+none trained on or used to choose weights; +10.2 points measured in the fast profile, asserted with room
+at +5), most of it on yes/no questions; the same seconds of SFT on the same practice answers do better;
+a reward that can be gamed (length:12) rises while exact match on the evaluation prompts falls. Numbers are read from
 the notebook's own objects (VALUES), not from its printed text. Its "your turn" exercises pass with their
 solutions in place."""
 from test_notebooks import outputs
@@ -13,7 +13,10 @@ VALUES = {
     "kinds": "KINDS",
     "held_out_kinds": "sorted(held_out.kind.unique())",
     "held_out_rows": "len(held_out)",
-    "eval_overlap": "len(set(grpo_eval.input + grpo_eval.instruction) & set(held_out.input + held_out.instruction))",
+    "eval_overlap": "len(set(grpo_eval.input) & set(held_out.input))",
+    "practice_overlap": "len(set(grpo_train.input) & (set(held_out.input) | set(grpo_eval.input)))",
+    "practice_kinds": "sorted(practice.kind.unique())",
+    "by_kind": "{'sft': start_by_kind.to_dict(), 'grpo': grpo_by_kind.to_dict()}",
     # the probe
     "probe": "{'pass_rate': probe.pass_rate, 'per_prompt': list(probe.per_prompt), 'no_signal': dict(probe.no_signal),"
              " 'binary': probe.binary, 'prompts': probe.prompts, 'completions': probe.completions}",
@@ -47,6 +50,8 @@ def check(nb, workdir, values):
     # that choose the best weights.
     assert v["held_out_kinds"] == sorted(v["kinds"]) and v["held_out_rows"] >= 100, (v["held_out_kinds"], v["held_out_rows"])
     assert v["eval_overlap"] == 0, v["eval_overlap"]
+    # GRPO practises on other stories again: none of held_out's, none of the evaluation prompts'.
+    assert v["practice_overlap"] == 0 and v["practice_kinds"] == sorted(v["kinds"]), (v["practice_overlap"], v["practice_kinds"])
 
     # The probe: a pass/fail reward, and each no-signal share is the mean over prompts of p^G + (1-p)^G.
     probe = v["probe"]
@@ -61,20 +66,23 @@ def check(nb, workdir, values):
     assert v["colour_probe"]["contains"][0] >= v["colour_probe"]["exact_match"][0], v["colour_probe"]
 
     # GRPO: every step logged its reward and its share of silent groups; on held-out questions greedy
-    # exact match does not fall (the weights kept are those of the best evaluation, step 0 included).
-    # The training reward is not asserted to rise: in the fast profile it does not (0.61 -> 0.59).
+    # exact match rises (the weights kept are those of the best evaluation), most on the yes/no kind whose
+    # new wordings the SFT model answered with a name. The training reward is not asserted to rise: in
+    # the fast profile it barely does (0.47 -> 0.49), since most groups have no signal.
     steps = v["grpo_steps"]
     assert len(steps["reward_mean"]) >= 10 and all(0 <= r <= 1.2 for r in steps["reward_mean"]), steps
     assert all(0 <= z <= 1 for z in steps["zero_std_share"]), steps
     em = v["em"]
-    assert em["grpo"] >= em["sft"] - 0.02, em  # see the closing note of issue 23 for the measured gain
+    assert em["grpo"] >= em["sft"] + 0.05, em  # +10.2 points measured; other SFT seeds gave +5 to +12
+    by_kind = v["by_kind"]
+    assert by_kind["grpo"]["yes_no"] >= by_kind["sft"]["yes_no"] + 0.15, by_kind
     assert "groups with no signal" in text and "probe: mean reward" in text  # the probe line in the plan
 
     # The rivals ran: SFT for about GRPO's wall time, and DPO.
     seconds = v["seconds"]
     assert 0.3 * seconds["grpo"] <= seconds["more_sft"] <= 3 * seconds["grpo"], seconds
-    # What we measured: the same seconds of SFT do better than GRPO here (the reward re-checks the very
-    # reference answer SFT imitates, and one GRPO step costs many SFT steps).
+    # What we measured: the same seconds of SFT on the same practice answers do better than GRPO here (the
+    # reward re-checks the very reference answer SFT imitates, and one GRPO step costs many SFT steps).
     assert em["more_sft"] >= em["sft"] + 0.05 and em["more_sft"] > em["grpo"], em
     assert all(0 <= em[k] <= 1 for k in em), em
 
