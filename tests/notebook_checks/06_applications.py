@@ -106,8 +106,8 @@ def check(nb, workdir, values):
     images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
     assert len(images) >= 6, "expected the static curves of %pretrain and five %finetune runs"
 
-    # 1 sentiment: the accuracies are those of the notebook's own labels; fine-tuning beats the zero-shot
-    # prompt, and the prompt beats always answering the commonest test label
+    # 1 sentiment: the accuracies are those of the notebook's own labels; fine-tuning beats zero-shot
+    # classification by similarity, and that beats always answering the commonest test label
     labels = v["test_labels"]
     zero_shot, fine_tuned = share_equal(v["zero_shot"], labels), share_equal(v["fine_tuned_predictions"], labels)
     assert close(zero_shot, v["zero_shot_accuracy"]) and close(fine_tuned, v["fine_tuned_accuracy"]), (
