@@ -238,10 +238,10 @@ CHAPTER_1 = ROOT / "tutorials" / "01_background.ipynb"
 # Right answers, computed by the notebook's own objects (as a careful student would).
 RIGHT_ANSWERS = {
     "answer_1": 'len(tokenizer("Tokenization splits unfamiliar words like smartwatches.")["input_ids"])',
-    "answer_2": "table.numel() / 1e6",
-    "answer_3": '{"paraphrase": "a", "opposite verdict": "b", "unrelated": "c"}[to_reference.index[0]]',
-    "answer_4": 'float((reviews_test["text"].map(rule_score) == 0).mean())',
-    "answer_5": "int((rule_pred != model_pred).sum())",
+    "answer_2": "151_936 * 896 / 1e6",
+    "answer_3": "closest_to_pizza()",
+    "answer_4": 'int(((rule_pred == reviews_test["label"]) & decided).sum() + ((model_pred == reviews_test["label"]) & ~decided).sum())',
+    "answer_5": "int(((rule_pred != model_pred) & decided).sum())",
 }
 WRONG_ANSWERS = {"answer_1": "0", "answer_2": "0.0", "answer_3": '"z"', "answer_4": "2.0", "answer_5": '""'}
 
