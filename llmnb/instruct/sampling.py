@@ -86,12 +86,24 @@ def completion_logps(model, completions: Completions, temperature: float = 1.0):
     mask = torch.cat([c.prompt_mask, c.completion_mask], dim=1)
     # Positions count real tokens only, as generate counted them for the left-padded prompts.
     positions = (mask.cumsum(1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
     width = c.completion_ids.shape[1]
+    # Only the last width + 1 positions predict completion tokens: asking for just those logits keeps
+    # the (rows x prompt length x vocabulary) tensor of the prompt positions out of memory.
+    keep = {"logits_to_keep": width + 1} if _keeps_logits(model) else {}
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, **keep).logits
     logits = logits[:, -width - 1 : -1].float()
     if temperature and temperature != 1.0:
         logits = logits / temperature
     return torch.gather(logits.log_softmax(-1), 2, c.completion_ids.unsqueeze(-1)).squeeze(-1)
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs do; a LoRA
+    wrapper passes it on to the model it wraps)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 def dropout_off(model) -> None:
