@@ -1,6 +1,6 @@
 """11_rewards: the probe's no-signal shares are p^G + (1-p)^G prompt by prompt; GRPO on practice questions
 in wordings SFT never saw raises held-out greedy exact match over the SFT start (held-out: other stories,
-none trained on or used to choose weights; +10.2 and +8.4 points measured in two fast-profile runs, asserted with room
+none trained on or used to choose weights; +10.8 and +8.4 points measured in two fast-profile runs, asserted with room
 at +5), most of it on yes/no questions; the same seconds of SFT on the same practice answers do better;
 a reward that can be gamed (length:12) rises while exact match on the evaluation prompts falls. Numbers are read from
 the notebook's own objects (VALUES), not from its printed text. Its "your turn" exercises pass with their
@@ -73,7 +73,7 @@ def check(nb, workdir, values):
     assert len(steps["reward_mean"]) >= 10 and all(0 <= r <= 1.2 for r in steps["reward_mean"]), steps
     assert all(0 <= z <= 1 for z in steps["zero_std_share"]), steps
     em = v["em"]
-    assert em["grpo"] >= em["sft"] + 0.05, em  # +10.2 and +8.4 measured; other SFT seeds gave +5 to +12
+    assert em["grpo"] >= em["sft"] + 0.05, em  # +10.8 and +8.4 measured; other SFT seeds gave +5 to +12
     by_kind = v["by_kind"]
     assert by_kind["grpo"]["yes_no"] >= by_kind["sft"]["yes_no"] + 0.15, by_kind
     assert "groups with no signal" in text and "probe: mean reward" in text  # the probe line in the plan
