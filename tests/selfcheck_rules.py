@@ -75,6 +75,20 @@ def printed_numbers(text: str) -> list[tuple[str, float]]:
     return found
 
 
+def shows(token: str, value: float, answer: float) -> bool:
+    """Whether the printed `token` (read as `value`) is `answer` written at the token's precision:
+    "0.367" shows 0.36712, "3.46" shows 3.4567, "7.80%" shows 0.07801. A number that only falls
+    within a check's tolerance is another quantity that happens to be near the answer (a CI run
+    printed a timing factor of 1.644 within 2 % of a timing answer): a learner has no reason to
+    copy it, and flagging it made the rule fail by chance."""
+    mantissa, _, exponent = token.replace(",", "").rstrip("%").lstrip("-−").lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    last_place = 10.0 ** (int(exponent or 0) - decimals)
+    if token.endswith("%") and value != float(token.replace(",", "").replace("−", "-").rstrip("%")):
+        last_place /= 100   # the percentage read as a fraction
+    return abs(answer - value) <= 0.5 * last_place * (1 + 1e-9)
+
+
 def _phrases(text: str, longest: int = 6):
     """Every run of 1..`longest` words of each line, normalised as llmnb.check's text answers are,
     with and without the punctuation around them."""
@@ -114,8 +128,9 @@ def printed_answers(nb, keys: dict[str, dict]) -> dict[str, list[str]]:
     """Self-check -> what the notebook showed above it that would be marked right as its answer.
 
     `keys`: question -> its key (llmnb.check.key_of). A number counts when a distinctive printed
-    number (see `_distinctive`) is within the check's tolerance, so a value printed to three
-    decimals counts against a tolerance of 0.001; an exact text answer counts when a phrase of the
+    number (see `_distinctive`) is the answer at the precision it is printed with (see `shows`) and
+    within the check's tolerance, so a value printed to three decimals counts against a tolerance
+    of 0.001; an exact text answer counts when a phrase of the
     output hashes to its key. Letters (multiple choice) and probes of functions are not read."""
     found: dict[str, list[str]] = {}
     for question, key in keys.items():
@@ -123,7 +138,8 @@ def printed_answers(nb, keys: dict[str, dict]) -> dict[str, list[str]]:
             continue
         shown = shown_before(nb, question)
         if key.get("kind") == "number":
-            hits = sorted({token for token, value in printed_numbers(shown) if judge(key, value)})
+            hits = sorted({token for token, value in printed_numbers(shown)
+                           if judge(key, value) and shows(token, value, key["value"])})
         elif key.get("kind") == "exact" and key["sha256"] not in LETTERS:
             hits = sorted({phrase for phrase in _phrases(shown)
                            if hashlib.sha256(phrase.encode("utf-8")).hexdigest() == key["sha256"]})

@@ -81,6 +81,7 @@ def test_printed_rule_leaves_common_integers_letters_and_later_outputs_alone(key
     nb = {"cells": [
         md("64 labels, 480 reviews, 1,000 steps, answer (b)."),       # 98.2 = 64 is too common a number to flag
         code("x", "accuracy 0.37\n", "ratio 3.3\n"),                   # 0.37 is outside ±0.001; 3.3 outside 2 %
+        code("y", "time factor 3.41\n"),                              # within 2 % of 98.6, but not 3.4567 printed: another number
         CHECKS,
         code("print(share)", "0.367\n"),                               # below the question: fine
     ]}
