@@ -50,6 +50,7 @@ _LAZY = {
     "train_tokenizer": "pretraining.tokenizer",
     "build_corpus": "datasets.stories",
     "augment": "course.augmentation",
+    "course_assistant": "course.assistant",
     "deletion_test": "tools.probes",
     "swap_test": "tools.probes",
     "step_time": "tools.scaling",
