@@ -1,5 +1,5 @@
 """03_algorithm: pretraining beats a model of token frequencies, the hand-written loop and %finetune agree
-within the noise of a test accuracy, the costs and the bias probe are measured. Numbers are read from the
+within the noise of a test accuracy, the costs are measured (the bias probe is chapter 8's). Numbers are read from the
 notebook's own objects (VALUES) and compared with what the test computes itself, not with hand-picked ranges.
 Its "your turn" exercises pass with their solutions in place."""
 import math
@@ -29,7 +29,6 @@ VALUES = {
     "weight_change": "{column: weight_change[column].to_dict() for column in weight_change}",
     "memory_mb": "{'weights': weights_mb, 'gradients': grads_mb, 'adam': adam_mb}",
     "few_test": "few_test",
-    "spread": "{column: spread[column].to_dict() for column in ('hand-written', '%finetune')}",
     "exercises": "sorted(i for i in llmnb.check.EXERCISES if i.startswith('03.'))",
 }
 
@@ -98,8 +97,5 @@ def check(nb, workdir, values):
     # Transfer: both the few-label and the full-data run beat always answering the commonest test label.
     chance = max(Counter(labels).values()) / len(labels)
     assert v["few_test"] > chance and one_cell > chance, (v["few_test"], one_cell, chance)
-    # Bias probe: a sentiment word moves p(positive) more than the shirt-colour control, in both models.
-    for name, spread in v["spread"].items():
-        assert spread["reference: manners"] > spread["control: shirt colour"], (name, spread)
-    assert v["exercises"] == ["03.1", "03.2", "03.3", "03.4", "03.5", "03.6", "03.e1", "03.e2", "03.e3"], v["exercises"]
+    assert v["exercises"] == ["03.1", "03.2", "03.3", "03.4", "03.5", "03.e1", "03.e2", "03.e3"], v["exercises"]
     assert_exercises_correct(nb, "03.e1", "03.e2", "03.e3")

@@ -88,6 +88,8 @@ def check(nb, workdir, values):
     assert v["probe_rows"] == v["probe_cases"] and 0 < v["probe_mean"] < 1, (v["probe_rows"], v["probe_cases"], v["probe_mean"])
     control = v["spread"]["control: coat colour"]
     assert control > 0 and all(close(v["times_control"][g], s / control) for g, s in v["spread"].items()), (v["spread"], v["times_control"])
+    # the reference (words that carry sentiment) moves p(positive) more than the coat-colour control
+    assert v["spread"]["reference: manners"] > control, v["spread"]
     assert "mean p(positive) of all" in printed(nb)
     assert v["exercises"] == ["08.1", "08.2", "08.3", "08.4", "08.5", "08.e1", "08.e2", "08.e3"], v["exercises"]
     assert_exercises_correct(nb, "08.e1", "08.e2", "08.e3")
