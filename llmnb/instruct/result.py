@@ -27,9 +27,19 @@ class ChatResult(FineTuneResult):
                  stream: bool = False) -> str:
         """The model's answer to `prompt` (text, or a list of messages), in the chat template: only the
         new text, without the prompt, as every generate in llmnb; stripped of surrounding spaces.
-        Stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus)."""
-        from llmnb.instruct.generation import chat_reply
+        Stops at the end-of-text token. temperature 0 is greedy; above 0 samples (top_p: nucleus).
 
+        A list of prompts (texts, or message lists) gives the list of their greedy answers, generated
+        in left-padded batches: scoring a test set this way takes a fraction of the time of one call
+        per prompt (chapter 11 scores 166 questions four times)."""
+        from llmnb.errors import ConfigError
+        from llmnb.instruct.generation import chat_reply, generate_answers
+
+        if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], (str, list, tuple)):
+            if temperature or stream:
+                raise ConfigError("generate() with a list of prompts answers them greedily in batches: leave "
+                                  "temperature at 0 and stream off, or call it once per prompt to sample or stream.")
+            return generate_answers(self.model, self.tokenizer, [as_messages(p, "user") for p in prompt], max_new_tokens)
         messages = as_messages(prompt, "user")
         return chat_reply(self.model, self.tokenizer, messages, max_new_tokens, temperature, top_p, seed, stream)
 

@@ -41,3 +41,19 @@ def test_a_missing_copy_says_how_to_rebuild_it(tmp_path, monkeypatch):
     monkeypatch.setattr(course, "FOLDER", tmp_path / "nowhere")
     with pytest.raises(llmnb.DataError, match="python -m llmnb.course.assistant"):
         llmnb.course_assistant()
+
+
+def test_a_list_of_prompts_is_answered_in_batches_as_one_by_one():
+    """ChatResult.generate([...]): left-padded batches give the answers single calls give (on a trained
+    model, where a wrong position or mask would change them)."""
+    from llmnb.datasets import load
+
+    sft = llmnb.course_assistant()
+    prompts = [course.prompt_of(row) for row in load("instructions", "test").head(40).to_dict("records")]
+    batched = sft.generate(prompts, max_new_tokens=8)
+    single = [sft.generate(p, max_new_tokens=8) for p in prompts]
+    assert len(batched) == len(prompts)
+    # Padding changes the shapes of the sums, so a near-tie may flip; a broken mask flips most answers.
+    assert sum(a == b for a, b in zip(batched, single)) >= 38, list(zip(batched, single))
+    with pytest.raises(llmnb.ConfigError, match="greedily in batches"):
+        sft.generate(prompts[:2], temperature=1.0)
