@@ -1,8 +1,8 @@
-"""11_rewards: the probe's no-signal shares are p^G + (1-p)^G prompt by prompt; GRPO on practice questions
-in wordings SFT never saw raises held-out greedy exact match over the SFT start (held-out: other stories,
-none trained on or used to choose weights; +10.8 and +8.4 points measured in two fast-profile runs, asserted with room
-at +5), most of it on yes/no questions; the same seconds of SFT on the same practice answers do better;
-a reward that can be gamed (length:12) rises while exact match on the evaluation prompts falls. Numbers are read from
+"""11_rewards: the probe's no-signal shares are p^G + (1-p)^G prompt by prompt; GRPO from the shipped
+assistant, on practice questions in wordings SFT never saw, raises held-out greedy exact match (held-out: other
+stories, none trained on or used to choose weights; +7.8 points measured in the fast profile, +6.6 to +9.6 over
+other seeds and 120 steps, asserted with room at +4), nearly all of it on yes/no questions (15 % -> 48 %); the same seconds of SFT on the same practice answers do better;
+a reward that can be gamed (length:8) rises while exact match on the evaluation prompts falls. Numbers are read from
 the notebook's own objects (VALUES), not from its printed text. Its "your turn" exercises pass with their
 solutions in place."""
 from test_notebooks import outputs
@@ -68,14 +68,14 @@ def check(nb, workdir, values):
     # GRPO: every step logged its reward and its share of silent groups; on held-out questions greedy
     # exact match rises (the weights kept are those of the best evaluation), most on the yes/no kind whose
     # new wordings the SFT model answered with a name. The training reward is not asserted to rise: in
-    # the fast profile it barely does (0.47 -> 0.49), since most groups have no signal.
+    # the fast profile it rises little (0.48 -> 0.56), since most groups have no signal.
     steps = v["grpo_steps"]
     assert len(steps["reward_mean"]) >= 10 and all(0 <= r <= 1.2 for r in steps["reward_mean"]), steps
     assert all(0 <= z <= 1 for z in steps["zero_std_share"]), steps
     em = v["em"]
-    assert em["grpo"] >= em["sft"] + 0.05, em  # +10.8 and +8.4 measured; other SFT seeds gave +5 to +12
+    assert em["grpo"] >= em["sft"] + 0.04, em  # +7.8 measured; +6.6 to +9.6 over other GRPO seeds, same start
     by_kind = v["by_kind"]
-    assert by_kind["grpo"]["yes_no"] >= by_kind["sft"]["yes_no"] + 0.15, by_kind
+    assert by_kind["grpo"]["yes_no"] >= by_kind["sft"]["yes_no"] + 0.2, by_kind  # +0.33 in every run we made
     assert "groups with no signal" in text and "probe: mean reward" in text  # the probe line in the plan
 
     # The rivals ran: SFT for about GRPO's wall time, and DPO.
@@ -93,6 +93,6 @@ def check(nb, workdir, values):
     assert hack_evals["eval_exact_match"][-1] < hack_evals["eval_exact_match"][0], hack_evals
 
     images = [o for o in all_outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4, len(images)  # %pretrain, SFT and GRPO curves, and the reward-hacking figure
+    assert len(images) >= 2, len(images)  # the GRPO run's curves and the reward-hacking figure
     assert v["exercises"] == ["11.1", "11.2", "11.3", "11.4", "11.5", "11.e1", "11.e2", "11.e3"], v["exercises"]
     assert_exercises_correct(nb, "11.e1", "11.e2", "11.e3")
