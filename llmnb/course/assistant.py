@@ -70,11 +70,12 @@ def build(folder=FOLDER, pretrain_steps: int = RECIPE["pretrain_steps"], block_s
     record and the reference answers the tests compare with). Returns the result."""
     from llmnb.finetuning.finetune import finetune
     from llmnb.pretraining.run import pretrain
+    from llmnb.tasks.sft import SFT
 
     gpt = pretrain(max_steps=pretrain_steps, block_size=block_size, seed=seed, quiet=True)
     # No evaluation set: the last weights are the model (chapter 10 keeps the best by loss on its test
     # split, which would make that split part of the recipe).
-    sft = finetune(gpt, "instructions", task="sft", epochs=sft_epochs, lr=sft_lr, eval_fraction=0,
+    sft = finetune(gpt, "instructions", task=SFT.name, epochs=sft_epochs, lr=sft_lr, eval_fraction=0,
                    early_stopping=None, save_checkpoints=False, quiet=True, seed=seed)
     out = sft.save(folder)
     for leftover in ("README.md",):   # the model card repeats llmnb.json; the package ships one record
