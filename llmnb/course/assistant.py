@@ -51,17 +51,14 @@ def course_assistant():
     return load_run(FOLDER)
 
 
-def prompt_of(row: dict) -> str:
-    """The prompt chapter 10 and 11 give the model: the story, a blank line, the question."""
-    return f"{row['input']}\n\n{row['instruction']}" if row.get("input") else row["instruction"]
-
-
 def reference_answers(model, count: int = REFERENCE_QUESTIONS) -> list[str]:
-    """Greedy answers (8 new tokens) of `model` to the first `count` bundled test instructions."""
+    """Greedy answers (8 new tokens) of `model` to the first `count` bundled test instructions, each
+    asked as SFT showed it: the user turn of the row's training conversation."""
     from llmnb.datasets import load
+    from llmnb.instruct.chat import prompt_of, to_conversation
 
     rows = load("instructions", "test").head(count).to_dict("records")
-    return [model.generate(prompt_of(row), max_new_tokens=8) for row in rows]
+    return [model.generate(prompt_of(to_conversation(row)), max_new_tokens=8) for row in rows]
 
 
 def build(folder=FOLDER, pretrain_steps: int = RECIPE["pretrain_steps"], block_size: int = RECIPE["block_size"],
@@ -78,8 +75,7 @@ def build(folder=FOLDER, pretrain_steps: int = RECIPE["pretrain_steps"], block_s
     sft = finetune(gpt, "instructions", task=SFT.name, epochs=sft_epochs, lr=sft_lr, eval_fraction=0,
                    early_stopping=None, save_checkpoints=False, quiet=True, seed=seed)
     out = sft.save(folder)
-    for leftover in ("README.md",):   # the model card repeats llmnb.json; the package ships one record
-        (out / leftover).unlink(missing_ok=True)
+    (out / "README.md").unlink(missing_ok=True)   # the model card repeats llmnb.json; the package ships one record
     (out / ANSWERS_FILE).write_text(json.dumps(reference_answers(sft), indent=1) + "\n")
     return sft
 
@@ -88,5 +84,5 @@ if __name__ == "__main__":
     import time
 
     began = time.perf_counter()
-    result = build()
+    build()
     print(f"built the course's assistant in {time.perf_counter() - began:.0f} s: {FOLDER}")

@@ -47,9 +47,10 @@ def test_a_list_of_prompts_is_answered_in_batches_as_one_by_one():
     """ChatResult.generate([...]): left-padded batches give the answers single calls give (on a trained
     model, where a wrong position or mask would change them)."""
     from llmnb.datasets import load
+    from llmnb.instruct.chat import prompt_of, to_conversation
 
     sft = llmnb.course_assistant()
-    prompts = [course.prompt_of(row) for row in load("instructions", "test").head(40).to_dict("records")]
+    prompts = [prompt_of(to_conversation(row)) for row in load("instructions", "test").head(40).to_dict("records")]
     batched = sft.generate(prompts, max_new_tokens=8)
     single = [sft.generate(p, max_new_tokens=8) for p in prompts]
     assert len(batched) == len(prompts)
