@@ -10,6 +10,7 @@ read and check the data -> check the run folder -> load the model -> tokenize on
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 
 from llmnb.core.events import TrainState
@@ -37,6 +38,8 @@ class FineTuneJob(Job):
     def __init__(self, model, data, eval, config: FineTuneConfig, callbacks=(), resume=None):
         if data is None:
             raise DataError("No training data given. Pass data=... (a DataFrame, a file path, or 'reviews').")
+        if isinstance(model, os.PathLike):
+            model = os.fspath(model)  # a folder as a Path, e.g. what `result.save()` returned
         self.checkpoint = None
         self.resumes_adapters = False  # a LoRA checkpoint: adapters only, put back onto MODEL in build_model
         if resume:

@@ -80,6 +80,8 @@ def export_script(result_or_config=None, path="train.py", data=None, eval=None, 
         raise ExportError(f"A task={config.task!r} job needs a causal language model: pass model=... (a name or folder, e.g. 'tiny-llama').")
     in_memory = result is not None and model is None and getattr(result, "started_from_result", False)
     model = model or (result.model_name if result else "minilm")
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
     if not isinstance(model, str):
         raise ExportError(f"model must be a name or folder the script can load, not a {type(model).__name__}.")
     script = Path(path).expanduser()

@@ -14,6 +14,7 @@ a busy machine.
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -74,8 +75,8 @@ def step_time(model, batch_size: int = 16, seq_len: int = 64, precision: str = "
     for name, value, low in (("batch_size", batch_size, 1), ("seq_len", seq_len, 2), ("steps", steps, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ScalingError(f"{name}={value!r} must be a whole number >= {low}.")
-    if isinstance(model, str):
-        net = load_model(model).model
+    if isinstance(model, (str, os.PathLike)):
+        net = load_model(os.fspath(model)).model
     elif isinstance(model, (LoadedModel, FineTuneResult)):
         net = copy.deepcopy(model.model)
     elif isinstance(model, torch.nn.Module):

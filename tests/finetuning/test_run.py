@@ -57,6 +57,18 @@ def test_save_reloads_with_transformers_and_llmnb(tmp_path, easy_rows, tiny_opti
         assert torch.allclose(loaded.model(**batch).logits, ft.model(**batch).logits, atol=1e-5)
 
 
+def test_the_folder_save_returns_trains_again(tmp_path, easy_rows, tiny_options):
+    # result.save() returns a Path; passing it on as the model was refused ("not a PosixPath").
+    ft = llmnb.finetune("tiny-bert", easy_rows, **{**tiny_options, "max_steps": 3})
+    folder = ft.save(tmp_path / "saved")
+    assert not isinstance(folder, str) and (folder / "config.json").exists()
+    again = llmnb.finetune(folder, easy_rows, **{**tiny_options, "max_steps": 1})
+    assert again.model_name == str(folder)
+    start = ft.model.state_dict()
+    moved = max(float((p - start[name]).abs().max()) for name, p in again.model.state_dict().items())
+    assert 0 < moved < 1, "the second run did not start from the saved weights"
+
+
 def test_a_loaded_model_can_be_passed_in(easy_rows, tiny_options):
     lm = llmnb.load_model("tiny-bert", num_labels=2)
     ft = llmnb.finetune(lm, easy_rows, **{**tiny_options, "max_steps": 2})

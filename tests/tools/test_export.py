@@ -18,6 +18,14 @@ from llmnb.tools.export import ExportError, LaunchError, export_script, launch
 OPTIONS = dict(max_steps=5, batch_size=8, lr=2e-3, seed=7, warmup=0.2, quiet=True, save_checkpoints=False, early_stopping=None)
 
 
+def assert_leaves_before_teardown(source):
+    """The script's main() ends with os._exit after end_training. Freeing the DDP model when main()
+    returns can deadlock in gloo's teardown: before, 2 of 42 two-process runs on a busy CPU hung
+    there after saving."""
+    main_body = source[source.index("def main("):source.index('if __name__ == "__main__":')]
+    assert main_body.rstrip().endswith("os._exit(0)") and "accelerator.end_training()" in main_body
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     rows = make_easy_sentiment(160, seed=0)
@@ -34,6 +42,7 @@ def test_script_config_and_data_are_written(job):
                 for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
     assert "llmnb" not in imported and {"torch", "accelerate", "transformers"} <= imported
     assert "Accelerator(" in source and "save_pretrained" in source
+    assert_leaves_before_teardown(source)
     cfg = json.loads((folder / "train_config.json").read_text())
     assert cfg["labels"] == ["negative", "positive"] and cfg["max_steps"] == 5 and cfg["batch_size"] == 8
     assert cfg["seed"] == 7 and cfg["dropout"] == 0.0 and cfg["from_config"] is True
@@ -223,6 +232,7 @@ def test_sft_export_writes_the_conversations_llmnb_trained_on(sft_job):
     ft, script = sft_job
     folder = script.parent
     assert MARKER in script.read_text().splitlines()[0] and "import llmnb" not in script.read_text()
+    assert_leaves_before_teardown(script.read_text())
     train, held = _jsonl(folder / "train.jsonl"), _jsonl(folder / "eval.jsonl")
     assert (len(train), len(held)) == (ft.train_size, ft.eval_size) == (43, 5)  # llmnb's own held-out split
     everything = [to_conversation(row) for row in DATA]
