@@ -227,13 +227,15 @@ def main():
         (out / "train_summary.json").write_text(json.dumps({"steps": step, "processes": n, **metrics}, indent=2))
         accelerator.print(f"saved to {out}")
     accelerator.end_training()
-    # Leave now, before this function's variables are freed: everything is saved and printed.
-    # Freeing the DDP model joins gloo's worker threads while holding Python's lock, which one of
-    # them may still need to drop its last finished work (PyTorch issue 56297): on a busy CPU
-    # about one two-process run in 20 hung there, after "saved to", until it was killed.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    if n > 1:
+        # Leave now, before this function's variables are freed: everything is saved and printed.
+        # Freeing the DDP model joins gloo's worker threads while holding Python's lock, which one
+        # of them may still need to drop its last finished work (PyTorch issue 56297): on a busy
+        # CPU about one two-process run in 20 hung there, after "saved to", until it was killed.
+        # (One process has no DDP model, and may be a notebook's kernel under %run: it returns.)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
