@@ -228,16 +228,43 @@ def launch(script_path, num_processes: int = 2, timeout: float | None = None, ar
 
 
 def _stop(proc):
-    """Terminate the launcher and the workers it started (one process group), then kill."""
+    """Stop the launcher and every worker it started: SIGTERM, which torchrun passes on to its
+    workers, then SIGKILL for whatever is left. torchrun starts each worker in a session of its
+    own, out of reach of the launcher's process group, so the workers are listed first (before
+    the launcher dies and they are handed to init) and killed one by one."""
     import signal
 
+    workers = _descendants(proc.pid)
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         try:
             os.killpg(proc.pid, sig)
             proc.wait(wait)
-            return
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+            break
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
             continue
+    if workers:
+        import psutil
+
+        for worker in workers:
+            try:
+                worker.kill()
+            except psutil.NoSuchProcess:  # it stopped on the SIGTERM
+                pass
+
+
+def _descendants(pid: int) -> list:
+    """The processes under `pid` (psutil, installed with llmnb[lab]; without it, none are listed
+    and the stop reaches only the launcher's group)."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:  # the launcher has already gone
+        return []
 
 
 def _lora_targets(config, folder, source):

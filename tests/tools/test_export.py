@@ -97,6 +97,28 @@ def test_launch_failure_shows_the_tail(tmp_path):
     assert "broken.py failed" in str(caught.value)
 
 
+@pytest.mark.slow  # torchrun starts, the run times out, the launcher gets its 10 s to stop (about 45 s)
+def test_a_timeout_stops_even_a_worker_that_ignores_sigterm(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    script, pid_file = tmp_path / "stubborn.py", tmp_path / "worker.pid"
+    # torchrun starts each worker in a session of its own, so killing the launcher's process group
+    # does not reach it; a worker that does not stop on SIGTERM (stuck in C++, or trapping it) was left.
+    script.write_text(
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "print('worker up', flush=True)\n"
+        "time.sleep(600)\n")
+    with pytest.raises(LaunchError, match="ran past timeout"):
+        launch(script, num_processes=1, timeout=30, echo=False)
+    worker = int(pid_file.read_text())
+    try:
+        state = psutil.Process(worker).status()
+    except psutil.NoSuchProcess:
+        state = "gone"
+    assert state in ("gone", psutil.STATUS_ZOMBIE), f"the worker {worker} is still {state}"
+
+
 def test_misuse_is_explained(tmp_path, job):
     ft, _ = job
     with pytest.raises(ExportError, match="training data"):
