@@ -252,6 +252,7 @@ def _stop(proc):
                 worker.kill()
             except psutil.NoSuchProcess:  # it stopped on the SIGTERM
                 pass
+        psutil.wait_procs(workers, timeout=5)  # SIGKILL takes effect a moment later on a busy machine
 
 
 def _descendants(pid: int) -> list:
